@@ -1,0 +1,396 @@
+"""The file operations, written once over a small repository interface.
+
+Every backend (state, store, filesystem) is this class plus a *repository*: an object
+with the :class:`~deepmemory.backends.protocol.SupportsFileQueries` methods
+(``file_get``, ``file_put``, ``file_list_dir``, ...) and their ``a``-prefixed twins.
+Validation, error messages, line windows, edit semantics and the mapping between
+virtual paths and storage keys live here only, so every backend behaves alike and a
+fix lands everywhere at once.
+
+Operations are generators (see ``_base``): each ``yield Call(...)`` is one repository
+call, driven synchronously by ``run_sync`` and asynchronously by ``run_async``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from deepmemory import errors, paths
+from deepmemory.backends._base import BaseBackend, Call, Op, run_async, run_sync
+from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
+from deepmemory.backends._text import (
+    count_and_replace,
+    file_from_bytes,
+    file_to_bytes,
+    is_valid_text,
+    now_iso,
+    split_lines,
+    stored_size,
+)
+from deepmemory.backends.protocol import (
+    DEFAULT_READ_LIMIT,
+    DeleteResult,
+    DownloadResult,
+    EditResult,
+    FileInfo,
+    GlobResult,
+    GrepMatch,
+    GrepResult,
+    LsResult,
+    Namespace,
+    ReadResult,
+    StoredFile,
+    UploadResult,
+    WriteResult,
+)
+
+# Compare-and-swap retries for an edit racing other writers of the same file.
+MAX_EDIT_ATTEMPTS = 64
+
+
+class FileOpsBackend(BaseBackend):
+    """A backend whose operations run against a repository (see module docstring).
+
+    Subclasses implement ``_repo()`` returning ``(repository, namespace)``, and may
+    override ``_finish`` to attach state updates to results.
+    """
+
+    # Whether file_is_dir is cheap (an index lookup), so write can refuse directories.
+    _dir_check_is_cheap: bool = True
+
+    def _repo(self) -> tuple[Any, Namespace]:
+        raise NotImplementedError
+
+    def _finish(self, result: Any, repo: Any) -> Any:
+        return result
+
+    def _sync(self, make: Any, *args: Any, **kwargs: Any) -> Any:
+        repo, ns = self._repo()
+        return self._finish(run_sync(make(repo, ns, *args, **kwargs), repo), repo)
+
+    async def _async(self, make: Any, *args: Any, **kwargs: Any) -> Any:
+        repo, ns = self._repo()
+        return self._finish(await run_async(make(repo, ns, *args, **kwargs), repo), repo)
+
+    # -- mapping between search directories and the mount ------------------------------
+
+    def _search_root(self, base: str) -> tuple[str, str] | None:
+        """(directory key to search, prefix of relative paths) for a search under ``base``.
+
+        ``base`` may lie above the mount (a search of ``/`` reaching a ``/memories``
+        route): the repository then searches its root and each relative path is
+        prefixed with the mount's position below ``base``. None if ``base`` is
+        outside this backend.
+        """
+        if self._serves(base):
+            return self._key(base), ""
+        if paths.is_within(self.mount, base):
+            rel = self.mount[len(base) :].lstrip("/") if base != "/" else self.mount[1:]
+            return self._key(self.mount), rel + "/"
+        return None
+
+    def _info(self, info: FileInfo) -> FileInfo:
+        path = self._vpath(info.path.rstrip("/")) + ("/" if info.is_dir else "")
+        return FileInfo(path, info.is_dir, info.size, info.modified_at)
+
+    # -- operations, written once -------------------------------------------------------
+
+    def _op_ls(self, repo: Any, ns: Namespace, path: str) -> Op[LsResult]:
+        try:
+            vpath = paths.validate_dir(path)
+        except errors.InvalidPathError as exc:
+            return LsResult(str(path), error=str(exc))
+        key = self._key(vpath)
+        entries: list[FileInfo] = yield Call("file_list_dir", (ns, key))
+        if not entries and vpath != self.mount:
+            found = yield Call("file_get", (ns, key))
+            return LsResult(
+                vpath, error=errors.is_file(vpath) if found else errors.dir_not_found(vpath)
+            )
+        return LsResult(vpath, [self._info(e) for e in entries])
+
+    def _missing(self, ns: Namespace, key: str, vpath: str, tool: str) -> Op[str]:
+        is_dir = yield Call("file_is_dir", (ns, key))
+        return errors.is_directory(vpath, tool) if is_dir else errors.not_found(vpath)
+
+    def _op_read(
+        self, repo: Any, ns: Namespace, file_path: str, offset: int, limit: int
+    ) -> Op[ReadResult]:
+        try:
+            vpath = paths.validate_file(file_path)
+        except errors.InvalidPathError as exc:
+            return ReadResult(str(file_path), error=str(exc))
+        if not isinstance(offset, int) or offset < 0:
+            return ReadResult(vpath, error=f"Error: offset must be 0 or more, not {offset!r}.")
+        if not isinstance(limit, int) or limit < 1:
+            return ReadResult(vpath, error=f"Error: limit must be 1 or more, not {limit!r}.")
+        key = self._key(vpath)
+        file: StoredFile | None = yield Call("file_get", (ns, key))
+        if file is None:
+            return ReadResult(vpath, error=(yield from self._missing(ns, key, vpath, "read_file")))
+        size = stored_size(file)
+        if file.encoding == "base64":
+            return ReadResult(vpath, size=size, binary=True, error=errors.binary_file(vpath, size))
+        lines = split_lines(file.content)
+        if offset and offset >= len(lines):
+            return ReadResult(
+                vpath,
+                total_lines=len(lines),
+                size=size,
+                error=(
+                    f"Error: offset {offset} is past the end of {vpath!r}, which has "
+                    f"{len(lines)} lines. Use an offset below {len(lines)}."
+                ),
+            )
+        return ReadResult(vpath, lines[offset : offset + limit], offset, len(lines), size)
+
+    def _op_write(self, repo: Any, ns: Namespace, file_path: str, content: str) -> Op[WriteResult]:
+        try:
+            vpath = paths.validate_file(file_path)
+        except errors.InvalidPathError as exc:
+            return WriteResult(str(file_path), error=str(exc))
+        if not isinstance(content, str):
+            return WriteResult(vpath, error="Error: content must be text.")
+        if not is_valid_text(content):
+            return WriteResult(vpath, error=errors.invalid_text(vpath))
+        key = self._key(vpath)
+        if self._dir_check_is_cheap and (yield Call("file_is_dir", (ns, key))):
+            return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
+        now = now_iso()
+        file = StoredFile(content, "utf-8", now, now)
+        yield Call("file_put", (ns, key, file), {"expected_version": None})
+        return WriteResult(vpath)
+
+    def _op_edit(
+        self,
+        repo: Any,
+        ns: Namespace,
+        file_path: str,
+        old_string: str,
+        new_string: str,
+        replace_all: bool,
+    ) -> Op[EditResult]:
+        try:
+            vpath = paths.validate_file(file_path)
+        except errors.InvalidPathError as exc:
+            return EditResult(str(file_path), error=str(exc))
+        if not isinstance(old_string, str) or not isinstance(new_string, str):
+            return EditResult(vpath, error="Error: old_string and new_string must be text.")
+        if old_string == "":
+            return EditResult(vpath, error=errors.empty_old_string(vpath))
+        if not is_valid_text(new_string):
+            return EditResult(vpath, error=errors.invalid_text(vpath))
+        key = self._key(vpath)
+        for attempt in range(MAX_EDIT_ATTEMPTS):
+            file: StoredFile | None = yield Call("file_get", (ns, key))
+            if file is None:
+                return EditResult(
+                    vpath, error=(yield from self._missing(ns, key, vpath, "edit_file"))
+                )
+            if file.encoding == "base64":
+                return EditResult(vpath, error=errors.binary_file(vpath, stored_size(file)))
+            count, text = count_and_replace(file.content, old_string, new_string, replace_all)
+            if count == 0:
+                msg = errors.conflict(vpath) if attempt else errors.string_not_found(vpath, old_string)
+                return EditResult(vpath, error=msg)
+            if count > 1 and not replace_all:
+                return EditResult(vpath, error=errors.string_not_unique(vpath, count))
+            new = StoredFile(text, "utf-8", file.created_at, now_iso())
+            # Compare-and-swap on the version read above, not get-then-blind-put.
+            landed = yield Call("file_put", (ns, key, new), {"expected_version": file.version})
+            if file.version is None or landed is not None:
+                return EditResult(vpath, occurrences=count)
+        return EditResult(vpath, error=errors.conflict(vpath))
+
+    def _op_delete(self, repo: Any, ns: Namespace, path: str) -> Op[DeleteResult]:
+        try:
+            vpath = paths.validate(path)
+        except errors.InvalidPathError as exc:
+            return DeleteResult(str(path), error=str(exc))
+        if vpath == self.mount:
+            return DeleteResult(
+                vpath,
+                error=(
+                    f"Error: refusing to delete {vpath!r}, the top of this storage, with "
+                    "everything in it. Delete the files or subdirectories you mean one by one."
+                ),
+            )
+        keys: list[str] = yield Call("file_delete_tree", (ns, self._key(vpath)))
+        if not keys:
+            return DeleteResult(vpath, error=errors.not_found(vpath))
+        return DeleteResult(vpath, sorted(self._vpath(k) for k in keys))
+
+    def _op_glob(self, repo: Any, ns: Namespace, pattern: str, path: str | None) -> Op[GlobResult]:
+        try:
+            base = paths.validate_dir(path)
+            query = compile_glob(pattern, base)
+        except (errors.InvalidPathError, PatternError) as exc:
+            return GlobResult(str(pattern), error=str(exc))
+        root = self._search_root(base)
+        if root is None:
+            return GlobResult(pattern)
+        dir_key, prefix = root
+        files: list[FileInfo] = yield Call(
+            "file_glob", (ns, dir_key, query.regex), {"rel_prefix": prefix}
+        )
+        return GlobResult(pattern, [self._info(f) for f in files])
+
+    def _op_grep(
+        self, repo: Any, ns: Namespace, pattern: str, path: str | None, glob: str | None
+    ) -> Op[GrepResult]:
+        problem = check_grep_pattern(pattern)
+        if problem:
+            return GrepResult(str(pattern), error=problem)
+        try:
+            base = paths.validate_dir(path)
+            glob_regex = None
+            if glob:
+                glob_regex = compile_glob(glob, base).regex
+        except (errors.InvalidPathError, PatternError) as exc:
+            return GrepResult(pattern, error=str(exc))
+        root = self._search_root(base)
+        if root is None:
+            return GrepResult(pattern)
+        dir_key, prefix = root
+        if not prefix and base != self.mount:
+            single: StoredFile | None = yield Call("file_get", (ns, dir_key))
+            if single is not None:
+                return GrepResult(pattern, _grep_text(base, single, pattern))
+        matches: list[GrepMatch] = yield Call(
+            "file_grep", (ns, dir_key, pattern, glob_regex), {"rel_prefix": prefix}
+        )
+        return GrepResult(
+            pattern, [GrepMatch(self._vpath(m.path), m.line, m.text) for m in matches]
+        )
+
+    def _op_upload(
+        self, repo: Any, ns: Namespace, files: Sequence[tuple[str, bytes]]
+    ) -> Op[list[UploadResult]]:
+        results = []
+        for file_path, data in files:
+            try:
+                vpath = paths.validate_file(file_path)
+            except errors.InvalidPathError as exc:
+                results.append(UploadResult(str(file_path), error=str(exc)))
+                continue
+            if not isinstance(data, bytes | bytearray | memoryview):
+                results.append(UploadResult(vpath, error="Error: upload content must be bytes."))
+                continue
+            now = now_iso()
+            file = file_from_bytes(bytes(data), created_at=now, modified_at=now)
+            yield Call("file_put", (ns, self._key(vpath), file), {"expected_version": None})
+            results.append(UploadResult(vpath))
+        return results
+
+    def _op_download(
+        self, repo: Any, ns: Namespace, file_paths: Sequence[str]
+    ) -> Op[list[DownloadResult]]:
+        results = []
+        for file_path in file_paths:
+            try:
+                vpath = paths.validate_file(file_path)
+            except errors.InvalidPathError as exc:
+                results.append(DownloadResult(str(file_path), error=str(exc)))
+                continue
+            key = self._key(vpath)
+            file: StoredFile | None = yield Call("file_get", (ns, key))
+            if file is None:
+                error = yield from self._missing(ns, key, vpath, "download")
+                results.append(DownloadResult(vpath, error=error))
+            else:
+                results.append(DownloadResult(vpath, file_to_bytes(file)))
+        return results
+
+    # -- the public methods: sync and async twins, one line each -----------------------
+
+    def ls(self, path: str = "/") -> LsResult:
+        """List the direct children of a directory."""
+        return self._sync(self._op_ls, path)  # type: ignore[no-any-return]
+
+    async def als(self, path: str = "/") -> LsResult:
+        """Async ``ls``."""
+        return await self._async(self._op_ls, path)  # type: ignore[no-any-return]
+
+    def read(self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT) -> ReadResult:
+        """Read up to ``limit`` lines starting at 0-based line ``offset``."""
+        return self._sync(self._op_read, file_path, offset, limit)  # type: ignore[no-any-return]
+
+    async def aread(
+        self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT
+    ) -> ReadResult:
+        """Async ``read``."""
+        return await self._async(self._op_read, file_path, offset, limit)  # type: ignore[no-any-return]
+
+    def write(self, file_path: str, content: str) -> WriteResult:
+        """Create or replace a text file."""
+        return self._sync(self._op_write, file_path, content)  # type: ignore[no-any-return]
+
+    async def awrite(self, file_path: str, content: str) -> WriteResult:
+        """Async ``write``."""
+        return await self._async(self._op_write, file_path, content)  # type: ignore[no-any-return]
+
+    def edit(
+        self, file_path: str, old_string: str, new_string: str, *, replace_all: bool = False
+    ) -> EditResult:
+        """Replace an exact string (once, or every occurrence with ``replace_all``)."""
+        return self._sync(self._op_edit, file_path, old_string, new_string, replace_all)  # type: ignore[no-any-return]
+
+    async def aedit(
+        self, file_path: str, old_string: str, new_string: str, *, replace_all: bool = False
+    ) -> EditResult:
+        """Async ``edit``."""
+        return await self._async(self._op_edit, file_path, old_string, new_string, replace_all)  # type: ignore[no-any-return]
+
+    def delete(self, path: str) -> DeleteResult:
+        """Delete a file, or a directory with everything below it."""
+        return self._sync(self._op_delete, path)  # type: ignore[no-any-return]
+
+    async def adelete(self, path: str) -> DeleteResult:
+        """Async ``delete``."""
+        return await self._async(self._op_delete, path)  # type: ignore[no-any-return]
+
+    def glob(self, pattern: str, path: str | None = None) -> GlobResult:
+        """Files under ``path`` matching a glob pattern."""
+        return self._sync(self._op_glob, pattern, path)  # type: ignore[no-any-return]
+
+    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult:
+        """Async ``glob``."""
+        return await self._async(self._op_glob, pattern, path)  # type: ignore[no-any-return]
+
+    def grep(self, pattern: str, path: str | None = None, glob: str | None = None) -> GrepResult:
+        """Lines containing the literal ``pattern`` under ``path`` (a directory or a file)."""
+        return self._sync(self._op_grep, pattern, path, glob)  # type: ignore[no-any-return]
+
+    async def agrep(
+        self, pattern: str, path: str | None = None, glob: str | None = None
+    ) -> GrepResult:
+        """Async ``grep``."""
+        return await self._async(self._op_grep, pattern, path, glob)  # type: ignore[no-any-return]
+
+    def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
+        """Store files byte-exact (UTF-8 as text, anything else as binary)."""
+        return self._sync(self._op_upload, files)  # type: ignore[no-any-return]
+
+    async def aupload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
+        """Async ``upload_files``."""
+        return await self._async(self._op_upload, files)  # type: ignore[no-any-return]
+
+    def download_files(self, paths: Sequence[str]) -> list[DownloadResult]:
+        """The exact bytes of each file."""
+        return self._sync(self._op_download, paths)  # type: ignore[no-any-return]
+
+    async def adownload_files(self, paths: Sequence[str]) -> list[DownloadResult]:
+        """Async ``download_files``."""
+        return await self._async(self._op_download, paths)  # type: ignore[no-any-return]
+
+
+def _grep_text(vpath: str, file: StoredFile, literal: str) -> list[GrepMatch]:
+    """Matching lines of one file (binary files never match)."""
+    if file.encoding == "base64":
+        return []
+    return [
+        GrepMatch(vpath, number, line)
+        for number, line in enumerate(split_lines(file.content), start=1)
+        if literal in line
+    ]

@@ -1,0 +1,95 @@
+"""Pure helpers shared by every backend: lines, sizes, timestamps, byte round trips."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+
+from deepmemory.backends.protocol import Encoding, StoredFile
+
+
+def now_iso() -> str:
+    """The current time as an ISO 8601 UTC timestamp."""
+    return datetime.now(UTC).isoformat()
+
+
+def split_lines(content: str) -> list[str]:
+    r"""Split text into lines the way read and grep number them.
+
+    Only ``\n`` ends a line (a trailing ``\r`` is dropped from what is shown, so CRLF
+    files read cleanly); a final newline does not start an extra empty line.
+    """
+    if content == "":
+        return []
+    lines = content.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def text_size(content: str) -> int:
+    """Size in UTF-8 bytes (surrogates counted as replaced, never raising)."""
+    return len(content.encode("utf-8", "surrogatepass"))
+
+
+def is_valid_text(content: str) -> bool:
+    """Whether ``content`` can be stored as UTF-8."""
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def file_from_bytes(data: bytes, *, created_at: str, modified_at: str) -> StoredFile:
+    """Store UTF-8 as text and anything else as base64, so both round-trip byte-exact."""
+    try:
+        return StoredFile(data.decode("utf-8"), "utf-8", created_at, modified_at)
+    except UnicodeDecodeError:
+        encoded = base64.b64encode(data).decode("ascii")
+        return StoredFile(encoded, "base64", created_at, modified_at)
+
+
+def file_to_bytes(file: StoredFile) -> bytes:
+    """The exact bytes of a stored file."""
+    if file.encoding == "base64":
+        return base64.b64decode(file.content)
+    return file.content.encode("utf-8")
+
+
+def stored_size(file: StoredFile) -> int:
+    """Size in bytes of a stored file's real content."""
+    if file.encoding == "base64":
+        try:
+            return len(base64.b64decode(file.content))
+        except (binascii.Error, ValueError):
+            return len(file.content)
+    return text_size(file.content)
+
+
+def file_from_value(value: dict[str, object]) -> StoredFile:
+    """Read an item value, including the older layout whose content is a list of lines."""
+    content = value.get("content", "")
+    if isinstance(content, list):
+        content = "\n".join(str(line) for line in content)
+    encoding: Encoding = "base64" if value.get("encoding") == "base64" else "utf-8"
+    return StoredFile(
+        content=str(content),
+        encoding=encoding,
+        created_at=str(value.get("created_at", "")),
+        modified_at=str(value.get("modified_at", "")),
+    )
+
+
+def count_and_replace(
+    content: str, old_string: str, new_string: str, replace_all: bool
+) -> tuple[int, str]:
+    """How often ``old_string`` occurs, and the text after the replacement that edit makes.
+
+    The text is only replaced when the count is 1, or when ``replace_all`` and >= 1.
+    """
+    count = content.count(old_string)
+    if count == 0 or (count > 1 and not replace_all):
+        return count, content
+    return count, content.replace(old_string, new_string)

@@ -1,0 +1,286 @@
+"""What a backend is: the operations, their results, and the store fast path.
+
+A backend serves a virtual filesystem of UTF-8 text files (binary files can be
+uploaded and downloaded byte-exact). Paths are absolute virtual paths as the model
+sees them; every method validates its path through :mod:`deepmemory.paths` first.
+
+Outcomes the model must act on are returned, not raised: every result has ``error``
+(``None`` on success) holding a message from :mod:`deepmemory.errors`. Results of
+writes to thread state also carry ``files_update``, the change the file tools apply to
+the graph's ``files`` channel.
+
+Stores that understand files (our ``SQLiteStore`` and ``PostgresStore``) implement
+:class:`SupportsFileQueries`; ``StoreBackend`` uses it whenever it is there and falls
+back to plain ``BaseStore`` operations otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Namespace = tuple[str, ...]
+Encoding = Literal["utf-8", "base64"]
+FilesUpdate = dict[str, "dict[str, Any] | None"]
+
+DEFAULT_READ_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One entry of a listing: a file, or a directory (``is_dir``, path ends with ``/``)."""
+
+    path: str
+    is_dir: bool = False
+    size: int | None = None
+    modified_at: str | None = None
+
+
+@dataclass(slots=True)
+class LsResult:
+    """Direct children of a directory, sorted by path."""
+
+    path: str
+    entries: list[FileInfo] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """A window of a text file's lines (``lines`` hold no line terminators)."""
+
+    path: str
+    lines: list[str] = field(default_factory=list)
+    offset: int = 0
+    total_lines: int = 0
+    size: int = 0
+    binary: bool = False
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """Outcome of ``write``."""
+
+    path: str
+    error: str | None = None
+    files_update: FilesUpdate | None = None
+
+
+@dataclass(slots=True)
+class EditResult:
+    """Outcome of ``edit``: how many occurrences were replaced."""
+
+    path: str
+    occurrences: int = 0
+    error: str | None = None
+    files_update: FilesUpdate | None = None
+
+
+@dataclass(slots=True)
+class DeleteResult:
+    """Outcome of ``delete``: the files removed (a directory removes everything below it)."""
+
+    path: str
+    deleted: list[str] = field(default_factory=list)
+    error: str | None = None
+    files_update: FilesUpdate | None = None
+
+
+@dataclass(slots=True)
+class GlobResult:
+    """Files whose path matches a pattern, sorted by path."""
+
+    pattern: str
+    files: list[FileInfo] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrepMatch:
+    """One line containing the searched text (``line`` is 1-based)."""
+
+    path: str
+    line: int
+    text: str
+
+
+@dataclass(slots=True)
+class GrepResult:
+    """Every matching line, sorted by path then line."""
+
+    pattern: str
+    matches: list[GrepMatch] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class UploadResult:
+    """Outcome of uploading one file."""
+
+    path: str
+    error: str | None = None
+    files_update: FilesUpdate | None = None
+
+
+@dataclass(slots=True)
+class DownloadResult:
+    """One downloaded file, byte-exact, or an error."""
+
+    path: str
+    content: bytes | None = None
+    error: str | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The operations every backend offers, sync and async."""
+
+    def ls(self, path: str = "/") -> LsResult: ...
+    def read(self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT) -> ReadResult: ...
+    def write(self, file_path: str, content: str) -> WriteResult: ...
+    def edit(
+        self, file_path: str, old_string: str, new_string: str, *, replace_all: bool = False
+    ) -> EditResult: ...
+    def delete(self, path: str) -> DeleteResult: ...
+    def glob(self, pattern: str, path: str | None = None) -> GlobResult: ...
+    def grep(self, pattern: str, path: str | None = None, glob: str | None = None) -> GrepResult: ...
+    def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]: ...
+    def download_files(self, paths: Sequence[str]) -> list[DownloadResult]: ...
+
+    async def als(self, path: str = "/") -> LsResult: ...
+    async def aread(
+        self, file_path: str, offset: int = 0, limit: int = DEFAULT_READ_LIMIT
+    ) -> ReadResult: ...
+    async def awrite(self, file_path: str, content: str) -> WriteResult: ...
+    async def aedit(
+        self, file_path: str, old_string: str, new_string: str, *, replace_all: bool = False
+    ) -> EditResult: ...
+    async def adelete(self, path: str) -> DeleteResult: ...
+    async def aglob(self, pattern: str, path: str | None = None) -> GlobResult: ...
+    async def agrep(
+        self, pattern: str, path: str | None = None, glob: str | None = None
+    ) -> GrepResult: ...
+    async def aupload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]: ...
+    async def adownload_files(self, paths: Sequence[str]) -> list[DownloadResult]: ...
+
+
+@dataclass(slots=True)
+class StoredFile:
+    """A file as a store holds it: the item value layout, plus the store's version.
+
+    The value layout is ``{"content": str, "encoding": "utf-8" | "base64",
+    "created_at": iso8601, "modified_at": iso8601}``, one item per file keyed by the
+    file's path relative to the backend's mount point (``/notes.txt`` for
+    ``/memories/notes.txt`` under a ``/memories/`` route). This is the layout other
+    deep-agent harnesses use, so memories written by them read back here.
+    """
+
+    content: str
+    encoding: Encoding = "utf-8"
+    created_at: str = ""
+    modified_at: str = ""
+    version: int | None = None
+
+    def to_value(self) -> dict[str, Any]:
+        """The store item value."""
+        return {
+            "content": self.content,
+            "encoding": self.encoding,
+            "created_at": self.created_at,
+            "modified_at": self.modified_at,
+        }
+
+
+@runtime_checkable
+class SupportsFileQueries(Protocol):
+    """A ``BaseStore`` that answers file queries inside its database.
+
+    Keys are file paths relative to the backend mount (``/a/b.txt``); ``dir_key`` is a
+    normalised directory path (``/`` or ``/a``, no trailing slash). Returned
+    ``FileInfo``/``GrepMatch`` paths are keys (the backend maps them back to virtual
+    paths). Only items whose namespace equals ``namespace`` exactly are visible:
+    never a longer namespace that merely starts with it.
+    """
+
+    def file_get(self, namespace: Namespace, key: str) -> StoredFile | None:
+        """The file at ``key``, with its version, or ``None``."""
+        ...
+
+    def file_put(
+        self, namespace: Namespace, key: str, file: StoredFile, *, expected_version: int | None
+    ) -> int | None:
+        """Write ``file``; return the new version.
+
+        ``expected_version=None`` writes unconditionally (create or replace, keeping
+        ``created_at`` of an existing file). Otherwise the write happens only if the
+        stored version still equals it (``0`` meaning "must not exist yet"), and
+        ``None`` is returned when it does not: the caller re-reads and retries.
+        """
+        ...
+
+    def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
+        """Direct children of ``dir_key``: files with size and modified_at, and directories.
+
+        Directory entries have ``is_dir=True`` and a path ending in ``/``. File contents
+        are never loaded. Sorted by path.
+        """
+        ...
+
+    def file_is_dir(self, namespace: Namespace, dir_key: str) -> bool:
+        """Whether any file exists below ``dir_key``."""
+        ...
+
+    def file_glob(
+        self, namespace: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
+    ) -> list[FileInfo]:
+        """Files below ``dir_key`` whose ``rel_prefix + relative key`` fully matches ``regex``.
+
+        The relative key is the key with ``dir_key + '/'`` removed (no leading slash;
+        ``_match.relative_to``). ``regex`` comes from ``_match.glob_to_regex`` and uses
+        only syntax shared by Python ``re`` and PostgreSQL ``~``. ``rel_prefix`` is
+        non-empty when the search started above the backend's mount. Sorted by path.
+        """
+        ...
+
+    def file_grep(
+        self,
+        namespace: Namespace,
+        dir_key: str,
+        literal: str,
+        glob_regex: str | None,
+        *,
+        rel_prefix: str = "",
+    ) -> list[GrepMatch]:
+        """Lines containing ``literal`` (case-sensitive substring) in text files below ``dir_key``.
+
+        ``glob_regex`` (if given) filters files as ``file_glob`` does, with the same
+        ``rel_prefix``. Binary (base64) files never match. Lines split as
+        ``deepmemory.backends._text.split_lines`` does. Sorted by path, then line.
+        """
+        ...
+
+    def file_delete_tree(self, namespace: Namespace, key: str) -> list[str]:
+        """Delete the file at ``key`` and every file below ``key + '/'``; return their keys."""
+        ...
+
+    async def afile_get(self, namespace: Namespace, key: str) -> StoredFile | None: ...
+    async def afile_put(
+        self, namespace: Namespace, key: str, file: StoredFile, *, expected_version: int | None
+    ) -> int | None: ...
+    async def afile_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]: ...
+    async def afile_is_dir(self, namespace: Namespace, dir_key: str) -> bool: ...
+    async def afile_glob(
+        self, namespace: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
+    ) -> list[FileInfo]: ...
+    async def afile_grep(
+        self,
+        namespace: Namespace,
+        dir_key: str,
+        literal: str,
+        glob_regex: str | None,
+        *,
+        rel_prefix: str = "",
+    ) -> list[GrepMatch]: ...
+    async def afile_delete_tree(self, namespace: Namespace, key: str) -> list[str]: ...

@@ -1,0 +1,233 @@
+"""StoreBackend: files in a LangGraph ``BaseStore``, shared by every thread.
+
+One store item per file, in one namespace, keyed by the file's path relative to the
+backend's mount, with the value layout of :class:`~deepmemory.backends.protocol.StoredFile`.
+
+Two ways to answer a query:
+
+* the store implements :class:`SupportsFileQueries` (our ``SQLiteStore`` and
+  ``PostgresStore``): listing, glob and grep run in the database and edits are
+  compare-and-swap on a version column;
+* any other ``BaseStore`` (``InMemoryStore``, langgraph's ``SqliteStore`` and
+  ``PostgresStore``): ``_GenericStoreFiles`` reads the namespace in one ``search``
+  pass (never ``OFFSET`` paging) and keeps only items of exactly this namespace.
+
+The namespace is fixed (``namespace=("users", "alice")``) or computed per run from the
+runtime (``namespace=lambda rt: ("users", rt.context.user_id)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
+
+from deepmemory.backends import _scan
+from deepmemory.backends._base import Call, Op, run_async, run_sync
+from deepmemory.backends._files import FileOpsBackend
+from deepmemory.backends._text import file_from_value
+from deepmemory.backends.protocol import (
+    FileInfo,
+    GrepMatch,
+    Namespace,
+    StoredFile,
+    SupportsFileQueries,
+)
+from deepmemory.errors import ConfigError
+
+DEFAULT_NAMESPACE: Namespace = ("filesystem",)
+NamespaceSpec = Namespace | Sequence[str] | Callable[[Any], Sequence[str]]
+
+# Characters that would widen a namespace when matched as a prefix or pattern.
+_NAMESPACE_FORBIDDEN = set("./\\*?%[]{}")
+# One search call returns the whole namespace; a limit this large is "no limit".
+_SCAN_LIMIT = 2**62
+
+
+def validate_namespace(namespace: Sequence[str]) -> Namespace:
+    """Check a namespace and return it as a tuple.
+
+    Raises:
+        ConfigError: if a component is empty, not a string, or holds a character
+            that could widen it (``. / \\ * ? % [ ] { }`` or a control character).
+    """
+    ns = tuple(namespace)
+    if not ns:
+        raise ConfigError("A StoreBackend namespace needs at least one component.")
+    for part in ns:
+        if not isinstance(part, str) or not part:
+            raise ConfigError(f"Namespace components must be non-empty strings, got {part!r}.")
+        bad = {c for c in part if c in _NAMESPACE_FORBIDDEN or ord(c) < 0x20 or c == "\x7f"}
+        if bad:
+            raise ConfigError(
+                f"Namespace component {part!r} contains {''.join(sorted(bad))!r}, which could "
+                "widen the namespace to other tenants' files. Use letters, digits, '-', '_' "
+                "or ':' (for example a user id)."
+            )
+    if ns[0] == "langgraph":
+        raise ConfigError("Namespaces may not start with 'langgraph' (reserved by LangGraph).")
+    return ns
+
+
+class _BatchIO:
+    """``batch``/``abatch`` of a store; sync-only stores run in a worker thread."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.store = store
+
+    def batch(self, ops: list[Any]) -> list[Any]:
+        return list(self.store.batch(ops))
+
+    async def abatch(self, ops: list[Any]) -> list[Any]:
+        try:
+            return list(await self.store.abatch(ops))
+        except NotImplementedError:
+            # langgraph's sync SqliteStore raises here; do the blocking call off the loop.
+            return await asyncio.to_thread(self.batch, ops)
+
+
+def _twins(make: Callable[..., Op[Any]]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A sync and an async method from one generator body."""
+
+    def sync(self: _GenericStoreFiles, *args: Any, **kwargs: Any) -> Any:
+        return run_sync(make(self, *args, **kwargs), self.io)
+
+    async def asynchronous(self: _GenericStoreFiles, *args: Any, **kwargs: Any) -> Any:
+        return await run_async(make(self, *args, **kwargs), self.io)
+
+    return sync, asynchronous
+
+
+def _file(item: Item | None) -> StoredFile | None:
+    return None if item is None else file_from_value(item.value)
+
+
+class _GenericStoreFiles:
+    """The file queries over plain ``BaseStore`` operations."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.io = _BatchIO(store)
+
+    @staticmethod
+    def _scan(ns: Namespace) -> Op[list[tuple[str, StoredFile]]]:
+        # One pass over the namespace; search matches by prefix, so keep exact matches only.
+        (items,) = yield Call("batch", ([SearchOp(ns, None, _SCAN_LIMIT, 0, None, False)],))
+        return [(item.key, file_from_value(item.value)) for item in items if item.namespace == ns]
+
+    def _get(self, ns: Namespace, key: str) -> Op[StoredFile | None]:
+        (item,) = yield Call("batch", ([GetOp(ns, key, False)],))
+        return _file(item)
+
+    def _put(
+        self, ns: Namespace, key: str, file: StoredFile, *, expected_version: int | None
+    ) -> Op[int | None]:
+        if expected_version is None:
+            old = yield from self._get(ns, key)
+            if old is not None and old.created_at:
+                file.created_at = old.created_at
+        # index=False: files are not embedded into a vector index on every write.
+        yield Call("batch", ([PutOp(ns, key, file.to_value(), False)],))
+        return 0
+
+    def _list_dir(self, ns: Namespace, dir_key: str) -> Op[list[FileInfo]]:
+        return _scan.list_dir((yield from self._scan(ns)), dir_key)
+
+    def _is_dir(self, ns: Namespace, dir_key: str) -> Op[bool]:
+        return _scan.is_dir((k for k, _ in (yield from self._scan(ns))), dir_key)
+
+    def _glob(
+        self, ns: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
+    ) -> Op[list[FileInfo]]:
+        return _scan.glob((yield from self._scan(ns)), dir_key, regex, rel_prefix)
+
+    def _grep(
+        self,
+        ns: Namespace,
+        dir_key: str,
+        literal: str,
+        glob_regex: str | None,
+        *,
+        rel_prefix: str = "",
+    ) -> Op[list[GrepMatch]]:
+        items = yield from self._scan(ns)
+        return _scan.grep(items, dir_key, literal, glob_regex, rel_prefix)
+
+    def _delete_tree(self, ns: Namespace, key: str) -> Op[list[str]]:
+        keys = _scan.tree_keys([k for k, _ in (yield from self._scan(ns))], key)
+        if keys:
+            yield Call("batch", ([PutOp(ns, k, None) for k in keys],))
+        return keys
+
+    file_get, afile_get = _twins(_get)
+    file_put, afile_put = _twins(_put)
+    file_list_dir, afile_list_dir = _twins(_list_dir)
+    file_is_dir, afile_is_dir = _twins(_is_dir)
+    file_glob, afile_glob = _twins(_glob)
+    file_grep, afile_grep = _twins(_grep)
+    file_delete_tree, afile_delete_tree = _twins(_delete_tree)
+
+
+class StoreBackend(FileOpsBackend):
+    """Files in a LangGraph store: persistent, shared by every thread.
+
+    Example:
+        >>> from langgraph.store.memory import InMemoryStore
+        >>> backend = StoreBackend(store=InMemoryStore(), namespace=("users", "alice"))
+        >>> backend.write("/prefs.txt", "dark mode").error is None
+        True
+    """
+
+    def __init__(
+        self,
+        runtime: Any = None,
+        *,
+        store: BaseStore | None = None,
+        namespace: NamespaceSpec | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.store = store
+        if namespace is not None and not callable(namespace):
+            namespace = validate_namespace(namespace)
+        self.namespace = namespace
+
+    def bind(self, runtime: Any) -> StoreBackend:
+        """A backend for one tool call: the run's store unless one was given."""
+        bound = self.mounted(self.mount)
+        bound.runtime = runtime
+        return bound
+
+    @property
+    def _dir_check_is_cheap(self) -> bool:  # type: ignore[override]
+        return isinstance(self._store(), SupportsFileQueries)
+
+    def _store(self) -> BaseStore:
+        store = self.store if self.store is not None else getattr(self.runtime, "store", None)
+        if store is None:
+            raise ConfigError(
+                "StoreBackend has no store: pass store=... to create_deep_agent (for example "
+                "deepmemory.stores.SQLiteStore('memory.db')), or StoreBackend(store=...)."
+            )
+        return store
+
+    def resolve_namespace(self) -> Namespace:
+        """The namespace of this run (a callable namespace is given the runtime)."""
+        spec = self.namespace
+        if spec is None:
+            return DEFAULT_NAMESPACE
+        if callable(spec):
+            return validate_namespace(spec(self.runtime))
+        return tuple(spec)
+
+    def _repo(self) -> tuple[Any, Namespace]:
+        store = self._store()
+        ns = self.resolve_namespace()
+        if isinstance(store, SupportsFileQueries):
+            return store, ns
+        return _GenericStoreFiles(store), ns
+
+
+def iter_namespace_files(store: BaseStore, namespace: Namespace) -> Iterator[tuple[str, StoredFile]]:
+    """Every file of exactly ``namespace`` in ``store``, in one pass (for export and tools)."""
+    yield from run_sync(_GenericStoreFiles._scan(namespace), _BatchIO(store))

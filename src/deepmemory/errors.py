@@ -1,0 +1,133 @@
+"""The exception hierarchy and every message the model reads.
+
+Two readers, two channels:
+
+* The **model** reads tool results. Outcomes it must act on (a missing file, an
+  ambiguous edit, a conflict) are *returned* as results whose ``error`` holds one of
+  the messages built below; the file tools render them as the tool message. Every
+  message names the path as the model wrote it and says what to do next. None of
+  them mentions host paths, SQL or Python.
+* The **developer** reads exceptions. ``ConfigError`` is raised when deepmemory is
+  set up wrongly (no store for a StoreBackend, no model chosen) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+
+class DeepMemoryError(Exception):
+    """Base class for every error deepmemory raises."""
+
+
+class InvalidPathError(DeepMemoryError, ValueError):
+    """A path that is malformed or leaves its root; ``str(err)`` is the model-facing message."""
+
+
+class ConflictError(DeepMemoryError):
+    """The file changed since it was read."""
+
+
+class ConfigError(DeepMemoryError):
+    """A mistake in how the application set deepmemory up."""
+
+
+def _parent(path: str) -> str:
+    parent = posixpath.dirname(path.rstrip("/")) or "/"
+    return parent
+
+
+def not_found(path: str) -> str:
+    """The file does not exist."""
+    return f"Error: {path!r} not found. Use ls({_parent(path)!r}) to see what exists."
+
+
+def dir_not_found(path: str) -> str:
+    """The directory does not exist."""
+    return f"Error: directory {path!r} not found. Use ls({_parent(path)!r}) to see what exists."
+
+
+def is_directory(path: str, tool: str) -> str:
+    """A file operation was given a directory."""
+    return (
+        f"Error: {path!r} is a directory, not a file, so {tool} cannot use it. "
+        f"Use ls({path!r}) to list it, or give the path of a file inside it."
+    )
+
+
+def is_file(path: str) -> str:
+    """ls was given a file."""
+    return f"Error: {path!r} is a file, not a directory. Use read_file({path!r}) to read it."
+
+
+def string_not_found(path: str, old_string: str) -> str:
+    """The edit's old_string is not in the file."""
+    shown = old_string if len(old_string) <= 200 else old_string[:200] + "..."
+    return (
+        f"Error: old_string {shown!r} was not found in {path!r}. The match must be exact, "
+        "including whitespace and line breaks; use read_file to see the current text."
+    )
+
+
+def string_not_unique(path: str, count: int) -> str:
+    """The edit's old_string matches more than once."""
+    return (
+        f"Error: old_string appears {count} times in {path!r}. Add surrounding lines to "
+        "old_string so it matches exactly once, or pass replace_all=True to replace every one."
+    )
+
+
+def empty_old_string(path: str) -> str:
+    """The edit's old_string is empty."""
+    return (
+        f"Error: old_string is empty, so there is nothing to replace in {path!r}. "
+        "Give the exact text to replace, or use write_file to replace the whole file."
+    )
+
+
+def binary_file(path: str, size: int) -> str:
+    """read or edit was given a binary file."""
+    return (
+        f"Error: {path!r} holds {size} bytes of binary (non-UTF-8) data, which cannot be "
+        "shown or edited as text. It is kept unchanged; write_file would replace it."
+    )
+
+
+def invalid_text(path: str) -> str:
+    """The text cannot be stored as UTF-8 (lone surrogates)."""
+    return (
+        f"Error: the content for {path!r} is not valid Unicode text (it holds unpaired "
+        "surrogate characters). Remove them and try again; nothing was written."
+    )
+
+
+def conflict(path: str) -> str:
+    """A concurrent writer changed the file and the edit could not be re-applied."""
+    return (
+        f"Error: {path!r} was changed by someone else while you were editing it, and your "
+        "old_string is no longer in it. Use read_file to see the current text, then edit again."
+    )
+
+
+def read_only(path: str) -> str:
+    """A write was refused because the path is read-only for the model."""
+    return f"Error: {path!r} is read-only; it cannot be written, edited or deleted."
+
+
+def no_route(path: str, routes: list[str]) -> str:
+    """No backend serves the path."""
+    return f"Error: no storage is configured for {path!r}. Paths must start with one of {routes}."
+
+
+def invalid_glob(pattern: str, reason: str) -> str:
+    """A glob pattern that cannot be used."""
+    return f"Error: invalid glob pattern {pattern!r}: {reason}."
+
+
+def tool_failed(tool: str, exc: BaseException) -> str:
+    """An unexpected failure inside a tool, reduced to one line for the model."""
+    kind = type(exc).__name__
+    return (
+        f"Error: {tool} failed unexpectedly ({kind}). Nothing further was changed by this "
+        "call; you may retry once, or continue without it."
+    )
