@@ -65,13 +65,19 @@ class FileOpsBackend(BaseBackend):
     def _finish(self, result: Any, repo: Any) -> Any:
         return result
 
-    def _sync(self, make: Any, *args: Any, **kwargs: Any) -> Any:
+    def _sync(self, make: Any, *args: Any) -> Any:
         repo, ns = self._repo()
-        return self._finish(run_sync(make(repo, ns, *args, **kwargs), repo), repo)
+        try:
+            return self._finish(run_sync(make(repo, ns, *args), repo), repo)
+        except errors.InvalidPathError as exc:
+            return _failed(make.__name__, args, str(exc))
 
-    async def _async(self, make: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _async(self, make: Any, *args: Any) -> Any:
         repo, ns = self._repo()
-        return self._finish(await run_async(make(repo, ns, *args, **kwargs), repo), repo)
+        try:
+            return self._finish(await run_async(make(repo, ns, *args), repo), repo)
+        except errors.InvalidPathError as exc:
+            return _failed(make.__name__, args, str(exc))
 
     # -- mapping between search directories and the mount ------------------------------
 
@@ -383,6 +389,26 @@ class FileOpsBackend(BaseBackend):
     async def adownload_files(self, paths: Sequence[str]) -> list[DownloadResult]:
         """Async ``download_files``."""
         return await self._async(self._op_download, paths)  # type: ignore[no-any-return]
+
+
+_RESULTS: dict[str, Any] = {
+    "_op_ls": LsResult,
+    "_op_read": ReadResult,
+    "_op_write": WriteResult,
+    "_op_edit": EditResult,
+    "_op_delete": DeleteResult,
+    "_op_glob": GlobResult,
+    "_op_grep": GrepResult,
+}
+
+
+def _failed(op_name: str, args: tuple[Any, ...], message: str) -> Any:
+    """The result of an operation a repository refused (a path it found unsafe)."""
+    if op_name == "_op_upload":
+        return [UploadResult(str(f[0]), error=message) for f in args[0]]
+    if op_name == "_op_download":
+        return [DownloadResult(str(p), error=message) for p in args[0]]
+    return _RESULTS[op_name](str(args[0]), error=message)
 
 
 def _grep_text(vpath: str, file: StoredFile, literal: str) -> list[GrepMatch]:

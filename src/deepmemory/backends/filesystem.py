@@ -1,1 +1,203 @@
-class FilesystemBackend: ...
+"""FilesystemBackend: a real directory on disk, confined to its root.
+
+The virtual path ``/notes/a.txt`` is the file ``<root_dir>/notes/a.txt``. Confinement
+holds at two levels: ``paths.validate`` refuses ``..``, backslashes and control
+characters before a path gets here, and every host path is resolved (following
+symlinks) and must still lie inside the resolved root, so a symlink planted inside
+the root cannot lead a read, write, listing, glob or grep outside it. Writes go to a
+temporary file that is renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from deepmemory.backends import _scan
+from deepmemory.backends._files import FileOpsBackend
+from deepmemory.backends._text import file_from_bytes, file_to_bytes
+from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
+from deepmemory.errors import InvalidPathError
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def _threaded(method: Callable[..., Any]) -> Callable[..., Any]:
+    async def run(self: _DiskFiles, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(method, self, *args, **kwargs)
+
+    return run
+
+
+class _DiskFiles:
+    """Repository over a directory; keys are virtual paths below the root."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+
+    def _inside(self, host: str) -> bool:
+        real = os.path.realpath(host)
+        return real == self.root or real.startswith(self.root + os.sep)
+
+    def _host(self, key: str) -> str:
+        return os.path.join(self.root, *[p for p in key.split("/") if p])
+
+    def _checked(self, key: str) -> str:
+        host = self._host(key)
+        if not self._inside(host):
+            raise InvalidPathError(
+                f"Error: {key!r} leads outside the allowed directory (through a symbolic "
+                "link), so it cannot be used."
+            )
+        return host
+
+    def _key_of(self, host: str) -> str:
+        rel = os.path.relpath(host, self.root)
+        return "/" if rel == "." else "/" + rel.replace(os.sep, "/")
+
+    def _walk(self, dir_key: str) -> Iterator[tuple[str, str]]:
+        """(key, host path) of every regular file below ``dir_key`` that stays inside."""
+        top = self._host(dir_key)
+        if not os.path.isdir(top) or not self._inside(top):
+            return
+        for folder, dirs, names in os.walk(top, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(folder, d)))
+            for name in sorted(names):
+                host = os.path.join(folder, name)
+                if os.path.isfile(host) and self._inside(host):
+                    yield self._key_of(host), host
+
+    def _read(self, host: str) -> StoredFile:
+        with open(host, "rb") as fh:
+            data = fh.read()
+        st = os.stat(host)
+        return file_from_bytes(data, created_at=_iso(st.st_ctime), modified_at=_iso(st.st_mtime))
+
+    def _files(self, dir_key: str) -> Iterator[tuple[str, StoredFile]]:
+        for key, host in self._walk(dir_key):
+            yield key, self._read(host)
+
+    def file_get(self, namespace: Namespace, key: str) -> StoredFile | None:
+        host = self._host(key)
+        if not os.path.isfile(host) or not self._inside(host):
+            return None
+        return self._read(host)
+
+    def file_put(
+        self, namespace: Namespace, key: str, file: StoredFile, *, expected_version: int | None
+    ) -> int | None:
+        host = self._checked(key)
+        folder = os.path.dirname(host)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidPathError(
+                f"Error: cannot write {key!r}: a part of its directory path is a file."
+            ) from None
+        self._checked(self._key_of(folder))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".deepmemory-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(file_to_bytes(file))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, host)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return 0
+
+    def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
+        top = self._host(dir_key)
+        if not os.path.isdir(top) or not self._inside(top):
+            return []
+        prefix = "/" if dir_key == "/" else dir_key + "/"
+        entries = []
+        with os.scandir(top) as it:
+            for entry in it:
+                if entry.name.startswith(".deepmemory-") or not self._inside(entry.path):
+                    continue
+                if entry.is_dir():
+                    entries.append(FileInfo(prefix + entry.name + "/", True))
+                elif entry.is_file():
+                    st = entry.stat()
+                    entries.append(
+                        FileInfo(prefix + entry.name, False, st.st_size, _iso(st.st_mtime))
+                    )
+        return sorted(entries, key=lambda e: e.path)
+
+    def file_is_dir(self, namespace: Namespace, dir_key: str) -> bool:
+        host = self._host(dir_key)
+        return os.path.isdir(host) and self._inside(host)
+
+    def file_glob(
+        self, namespace: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
+    ) -> list[FileInfo]:
+        found = _scan.glob(
+            ((key, StoredFile("")) for key, _ in self._walk(dir_key)), dir_key, regex, rel_prefix
+        )
+        out = []
+        for info in found:
+            st = os.stat(self._host(info.path))
+            out.append(FileInfo(info.path, False, st.st_size, _iso(st.st_mtime)))
+        return out
+
+    def file_grep(
+        self,
+        namespace: Namespace,
+        dir_key: str,
+        literal: str,
+        glob_regex: str | None,
+        *,
+        rel_prefix: str = "",
+    ) -> list[GrepMatch]:
+        return _scan.grep(self._files(dir_key), dir_key, literal, glob_regex, rel_prefix)
+
+    def file_delete_tree(self, namespace: Namespace, key: str) -> list[str]:
+        host = self._checked(key) if not os.path.islink(self._host(key)) else self._host(key)
+        if os.path.islink(host) or os.path.isfile(host):
+            os.unlink(host)
+            return [key]
+        if os.path.isdir(host):
+            keys = [k for k, _ in self._walk(key)]
+            shutil.rmtree(host)
+            return keys or [key]
+        return []
+
+    afile_get = _threaded(file_get)
+    afile_put = _threaded(file_put)
+    afile_list_dir = _threaded(file_list_dir)
+    afile_is_dir = _threaded(file_is_dir)
+    afile_glob = _threaded(file_glob)
+    afile_grep = _threaded(file_grep)
+    afile_delete_tree = _threaded(file_delete_tree)
+
+
+class FilesystemBackend(FileOpsBackend):
+    """Files in a real directory; no path, ``..`` or symlink can leave ``root_dir``.
+
+    Example:
+        >>> import tempfile
+        >>> backend = FilesystemBackend(root_dir=tempfile.mkdtemp())
+        >>> backend.write("/notes.txt", "hi").error is None
+        True
+    """
+
+    def __init__(self, root_dir: str | os.PathLike[str], *, virtual_mode: bool = True) -> None:
+        # virtual_mode is accepted for compatibility with other harnesses: paths here
+        # are always virtual paths below root_dir.
+        root = os.fspath(root_dir)
+        os.makedirs(root, exist_ok=True)
+        self.root_dir = root
+        self._files_repo = _DiskFiles(root)
+
+    def _repo(self) -> tuple[_DiskFiles, Namespace]:
+        return self._files_repo, ()

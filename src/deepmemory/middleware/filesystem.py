@@ -1,0 +1,435 @@
+"""The file tools the model sees, and the system-prompt section that explains them.
+
+Tool names and arguments are the ones models already know from other deep-agent
+harnesses: ``ls(path)``, ``read_file(file_path, offset, limit)``,
+``write_file(file_path, content)``, ``edit_file(file_path, old_string, new_string,
+replace_all)``, ``delete(file_path)``, ``glob(pattern, path)`` and
+``grep(pattern, path, glob, output_mode)``.
+
+Each tool resolves the backend for its call (a backend instance is bound to the tool
+runtime; a factory ``lambda rt: ...`` is called with it), runs one backend operation
+and renders the result as text. No exception leaves a tool: outcomes the model must act
+on come back as messages, and anything unexpected is logged and reduced to one line.
+Changes to thread state come back as a ``Command`` updating the ``files`` channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, NotRequired
+
+from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
+from langchain.tools import ToolRuntime
+from langchain_core.messages import SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.types import Command
+
+from deepmemory import errors
+from deepmemory.backends.composite import CompositeBackend
+from deepmemory.backends.protocol import (
+    DeleteResult,
+    EditResult,
+    FileInfo,
+    GlobResult,
+    GrepResult,
+    LsResult,
+    ReadResult,
+    WriteResult,
+)
+from deepmemory.backends.state import StateBackend, merge_files
+
+logger = logging.getLogger("deepmemory")
+
+BackendSpec = Any  # a backend instance, or a callable taking the tool runtime
+GrepMode = Literal["files_with_matches", "content", "count"]
+
+READ_LIMIT = 500
+MAX_LINE_CHARS = 2000
+MAX_OUTPUT_CHARS = 60_000
+MAX_LIST_ENTRIES = 1000
+
+
+class FilesystemState(AgentState[Any]):
+    """Agent state with the thread's files (``None`` in an update deletes a file)."""
+
+    files: Annotated[NotRequired[dict[str, Any]], merge_files]
+
+
+def resolve_backend(spec: BackendSpec, runtime: Any) -> Any:
+    """The backend for one tool call: bind an instance, or call a factory with the runtime."""
+    backend = spec if hasattr(spec, "bind") else spec(runtime)
+    return backend.bind(runtime)
+
+
+# -- rendering: every result becomes the text the model reads ---------------------------
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _listing(entries: list[FileInfo], empty: str, more_hint: str) -> str:
+    if not entries:
+        return empty
+    lines = []
+    for e in entries[:MAX_LIST_ENTRIES]:
+        lines.append(e.path if e.is_dir else f"{e.path} ({_size(e.size)})")
+    if len(entries) > MAX_LIST_ENTRIES:
+        lines.append(f"... and {len(entries) - MAX_LIST_ENTRIES} more. {more_hint}")
+    return _cap("\n".join(lines), more_hint)
+
+
+def _cap(text: str, hint: str) -> str:
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    cut = text.rfind("\n", 0, MAX_OUTPUT_CHARS)
+    cut = cut if cut > 0 else MAX_OUTPUT_CHARS
+    return text[:cut] + f"\n... [output truncated at {MAX_OUTPUT_CHARS} characters] {hint}"
+
+
+def render_ls(result: LsResult) -> str:
+    """Text for ``ls``."""
+    if result.error:
+        return result.error
+    return _listing(
+        result.entries,
+        f"{result.path!r} is empty.",
+        "Use glob with a narrower pattern or ls a subdirectory.",
+    )
+
+
+def render_read(result: ReadResult) -> str:
+    """``cat -n`` style lines, with notes for truncated lines and remaining lines."""
+    if result.error:
+        return result.error
+    if result.total_lines == 0:
+        return f"{result.path!r} exists but is empty."
+    out: list[str] = []
+    used = 0
+    shown_end = result.offset
+    truncated_lines = False
+    for number, line in enumerate(result.lines, start=result.offset + 1):
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + f"... [line truncated: {len(line)} characters]"
+            truncated_lines = True
+        row = f"{number:6d}\t{line}"
+        if out and used + len(row) + 1 > MAX_OUTPUT_CHARS:
+            break
+        out.append(row)
+        used += len(row) + 1
+        shown_end = number
+    text = "\n".join(out)
+    if shown_end < result.total_lines:
+        text += (
+            f"\n\n[Showing lines {result.offset + 1}-{shown_end} of {result.total_lines}. "
+            f"Call read_file with offset={shown_end} to read on.]"
+        )
+    if truncated_lines:
+        text += f"\n[Lines longer than {MAX_LINE_CHARS} characters were cut in this view only.]"
+    return text
+
+
+def render_write(result: WriteResult) -> str:
+    """Text for ``write_file``."""
+    return result.error or f"Wrote {result.path!r}."
+
+
+def render_edit(result: EditResult) -> str:
+    """Text for ``edit_file``."""
+    if result.error:
+        return result.error
+    times = "1 occurrence" if result.occurrences == 1 else f"{result.occurrences} occurrences"
+    return f"Edited {result.path!r}: replaced {times}."
+
+
+def render_delete(result: DeleteResult) -> str:
+    """Text for ``delete``."""
+    if result.error:
+        return result.error
+    if result.deleted == [result.path]:
+        return f"Deleted {result.path!r}."
+    return f"Deleted {result.path!r} and the {len(result.deleted)} files in it."
+
+
+def render_glob(result: GlobResult) -> str:
+    """Text for ``glob``."""
+    if result.error:
+        return result.error
+    return _listing(
+        result.files,
+        f"No files match {result.pattern!r}.",
+        "Use a narrower pattern or pass path= to search one directory.",
+    )
+
+
+def render_grep(result: GrepResult, mode: str) -> str:
+    """Text for ``grep`` in one of its three output modes."""
+    if result.error:
+        return result.error
+    if not result.matches:
+        return f"No matches for {result.pattern!r}."
+    hint = "Pass path= or glob= to narrow the search."
+    if mode == "content":
+        rows = [f"{m.path}:{m.line}: {m.text[:MAX_LINE_CHARS]}" for m in result.matches]
+    else:
+        counts: dict[str, int] = {}
+        for m in result.matches:
+            counts[m.path] = counts.get(m.path, 0) + 1
+        if mode == "count":
+            rows = [f"{path}: {n}" for path, n in counts.items()]
+        else:
+            rows = list(counts)
+    if len(rows) > MAX_LIST_ENTRIES:
+        rows = rows[:MAX_LIST_ENTRIES] + [f"... and {len(rows) - MAX_LIST_ENTRIES} more. {hint}"]
+    return _cap("\n".join(rows), hint)
+
+
+# -- tool descriptions, written for the model -------------------------------------------
+
+LS_DESCRIPTION = """List the files and directories directly inside a directory.
+Use it to see what exists before reading or writing. `path` is an absolute path such as "/" or "/memories/". Directories end with "/"; files show their size."""
+
+READ_DESCRIPTION = """Read a text file. Returns numbered lines (like `cat -n`).
+- `file_path` must be absolute, e.g. "/memories/preferences.txt".
+- Large files come in windows: `offset` is the 0-based line to start at, `limit` the number of lines (default 500). When more lines remain, the result says which offset to use next.
+- Read a file before editing it, so that your `old_string` matches exactly."""
+
+WRITE_DESCRIPTION = """Create a file, or replace its whole content.
+- `file_path` must be absolute; parent directories are created as needed.
+- To change part of an existing file, prefer `edit_file`: it keeps the rest intact."""
+
+EDIT_DESCRIPTION = """Replace exact text in a file.
+- `old_string` must match the file exactly, including whitespace and line breaks (copy it from read_file output without the line-number prefix), and must occur exactly once unless `replace_all` is true.
+- If `old_string` occurs several times, add surrounding lines to make it unique, or set `replace_all` to true to replace every occurrence.
+- To append, use the file's last line(s) as `old_string` and repeat them in `new_string` followed by the new text."""
+
+DELETE_DESCRIPTION = """Delete a file, or a directory with everything in it.
+Deleting cannot be undone here: make sure the path is the one you mean."""
+
+GLOB_DESCRIPTION = """Find files by name pattern.
+- `*` matches within a name, `**` across directories, `?` one character, `{a,b}` either alternative; e.g. "**/*.md", "/memories/research/*.txt".
+- A pattern without "/" matches file names at any depth.
+- `path` limits the search to one directory (default: everywhere)."""
+
+GREP_DESCRIPTION = """Search file contents for literal text (not a regular expression; case-sensitive).
+- `path`: a directory (or a single file) to search; default everywhere.
+- `glob`: only search files whose path matches this pattern, e.g. "*.md".
+- `output_mode`: "files_with_matches" (default: the paths), "content" (path:line: text for each matching line), or "count" (matches per file)."""
+
+
+FILESYSTEM_PROMPT = """## Files
+
+You have a virtual filesystem, used through the tools `ls`, `read_file`, `write_file`, `edit_file`, `delete`, `glob` and `grep`. All paths are absolute and start with "/".
+Use files to keep notes, drafts and intermediate results instead of holding everything in the conversation."""
+
+MEMORY_PROMPT = """
+### Long-term memory
+Files under {routes} are your long-term memory: they persist across conversations and restarts, and you will find them again in future threads. Every other path is scratch space for this conversation only and is gone when it ends.
+- Save what should outlast this conversation (the user's preferences, standing instructions, project knowledge, research progress) under {first}, in files with descriptive names such as {first}preferences.txt or {first}project/notes.md.
+- At the start of a task that may depend on what you learned before, look in {first} (`ls`, `read_file`).
+- Keep memory files tidy: update them with `edit_file` rather than piling up near-duplicates."""
+
+
+def _persistent_routes(backend: Any) -> list[str]:
+    if isinstance(backend, CompositeBackend):
+        return [m + "/" for m, b in backend.routes.items() if not isinstance(b, StateBackend)]
+    return []
+
+
+class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
+    """Adds the file tools and their system-prompt section to an agent.
+
+    Example:
+        >>> from deepmemory.backends import StateBackend
+        >>> middleware = FilesystemMiddleware(backend=StateBackend())
+    """
+
+    state_schema = FilesystemState
+
+    def __init__(self, *, backend: BackendSpec = None, system_prompt: str | None = None) -> None:
+        self.backend = backend if backend is not None else StateBackend()
+        self.system_prompt = system_prompt
+        self.tools: list[BaseTool] = build_file_tools(self.backend)
+
+    def _prompt(self, runtime: Any) -> str:
+        if self.system_prompt is not None:
+            return self.system_prompt
+        try:
+            routes = _persistent_routes(resolve_backend(self.backend, runtime))
+        except Exception:  # a factory that needs more than the model call's runtime
+            routes = []
+        if not routes:
+            return FILESYSTEM_PROMPT
+        shown = ", ".join(routes)
+        return FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=shown, first=routes[0])
+
+    def _request(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        section = self._prompt(request.runtime)
+        current = request.system_message
+        base = current.text if current is not None else ""
+        text = f"{base}\n\n{section}" if base else section
+        return request.override(system_message=SystemMessage(text))
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> ModelResponse[Any]:
+        """Append the filesystem section to the system prompt."""
+        return handler(self._request(request))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any]:
+        """Async ``wrap_model_call``."""
+        return await handler(self._request(request))
+
+
+def _reply(runtime: ToolRuntime, text: str, update: dict[str, Any] | None) -> Any:
+    if not update:
+        return text
+    message = ToolMessage(text, tool_call_id=runtime.tool_call_id or "")
+    return Command(update={"files": update, "messages": [message]})
+
+
+def _guard(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    """No exception leaves a tool: model-facing errors pass through, others are logged."""
+
+    def safe(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except errors.InvalidPathError as exc:
+            return str(exc)
+        except errors.ConfigError:
+            raise  # the application's set-up is wrong: the developer must see it
+        except Exception as exc:
+            logger.exception("deepmemory tool %s failed", name)
+            return errors.tool_failed(name, exc)
+
+    return safe
+
+
+def _aguard(name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def safe(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await call(*args, **kwargs)
+        except errors.InvalidPathError as exc:
+            return str(exc)
+        except errors.ConfigError:
+            raise
+        except Exception as exc:
+            logger.exception("deepmemory tool %s failed", name)
+            return errors.tool_failed(name, exc)
+
+    return safe
+
+
+def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
+    """The seven file tools over one backend spec (instance or factory)."""
+
+    def b(runtime: ToolRuntime) -> Any:
+        return resolve_backend(spec, runtime)
+
+    def ls(runtime: ToolRuntime, path: str = "/") -> str:
+        return render_ls(b(runtime).ls(path))
+
+    async def als(runtime: ToolRuntime, path: str = "/") -> str:
+        return render_ls(await b(runtime).als(path))
+
+    def read_file(
+        runtime: ToolRuntime, file_path: str, offset: int = 0, limit: int = READ_LIMIT
+    ) -> str:
+        return render_read(b(runtime).read(file_path, offset, limit))
+
+    async def aread_file(
+        runtime: ToolRuntime, file_path: str, offset: int = 0, limit: int = READ_LIMIT
+    ) -> str:
+        return render_read(await b(runtime).aread(file_path, offset, limit))
+
+    def write_file(runtime: ToolRuntime, file_path: str, content: str) -> Any:
+        result = b(runtime).write(file_path, content)
+        return _reply(runtime, render_write(result), result.files_update)
+
+    async def awrite_file(runtime: ToolRuntime, file_path: str, content: str) -> Any:
+        result = await b(runtime).awrite(file_path, content)
+        return _reply(runtime, render_write(result), result.files_update)
+
+    def edit_file(
+        runtime: ToolRuntime,
+        file_path: str,
+        old_string: str,
+        new_string: str,
+        replace_all: bool = False,
+    ) -> Any:
+        result = b(runtime).edit(file_path, old_string, new_string, replace_all=replace_all)
+        return _reply(runtime, render_edit(result), result.files_update)
+
+    async def aedit_file(
+        runtime: ToolRuntime,
+        file_path: str,
+        old_string: str,
+        new_string: str,
+        replace_all: bool = False,
+    ) -> Any:
+        result = await b(runtime).aedit(file_path, old_string, new_string, replace_all=replace_all)
+        return _reply(runtime, render_edit(result), result.files_update)
+
+    def delete(runtime: ToolRuntime, file_path: str) -> Any:
+        result = b(runtime).delete(file_path)
+        return _reply(runtime, render_delete(result), result.files_update)
+
+    async def adelete(runtime: ToolRuntime, file_path: str) -> Any:
+        result = await b(runtime).adelete(file_path)
+        return _reply(runtime, render_delete(result), result.files_update)
+
+    def glob(runtime: ToolRuntime, pattern: str, path: str | None = None) -> str:
+        return render_glob(b(runtime).glob(pattern, path))
+
+    async def aglob(runtime: ToolRuntime, pattern: str, path: str | None = None) -> str:
+        return render_glob(await b(runtime).aglob(pattern, path))
+
+    def grep(
+        runtime: ToolRuntime,
+        pattern: str,
+        path: str | None = None,
+        glob: str | None = None,
+        output_mode: GrepMode = "files_with_matches",
+    ) -> str:
+        return render_grep(b(runtime).grep(pattern, path, glob), output_mode)
+
+    async def agrep(
+        runtime: ToolRuntime,
+        pattern: str,
+        path: str | None = None,
+        glob: str | None = None,
+        output_mode: GrepMode = "files_with_matches",
+    ) -> str:
+        return render_grep(await b(runtime).agrep(pattern, path, glob), output_mode)
+
+    table = [
+        ("ls", ls, als, LS_DESCRIPTION),
+        ("read_file", read_file, aread_file, READ_DESCRIPTION),
+        ("write_file", write_file, awrite_file, WRITE_DESCRIPTION),
+        ("edit_file", edit_file, aedit_file, EDIT_DESCRIPTION),
+        ("delete", delete, adelete, DELETE_DESCRIPTION),
+        ("glob", glob, aglob, GLOB_DESCRIPTION),
+        ("grep", grep, agrep, GREP_DESCRIPTION),
+    ]
+    tools: list[BaseTool] = []
+    for name, func, coroutine, description in table:
+        tool = StructuredTool.from_function(
+            func=func, coroutine=coroutine, name=name, description=description
+        )
+        tool.func = _guard(name, func)
+        tool.coroutine = _aguard(name, coroutine)
+        tools.append(tool)
+    return tools
