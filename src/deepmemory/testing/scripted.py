@@ -39,11 +39,15 @@ def calls(*tool_calls: dict[str, Any], text: str = "") -> AIMessage:
 
 
 class ScriptedChatModel(BaseChatModel):
-    """Replays ``replies`` in order; ``received`` holds the messages of every call."""
+    """Replays ``replies`` in order; ``received`` holds the messages of every call.
+
+    ``replies`` is a list (each item an ``AIMessage`` or a function of the messages), or
+    one function (a *policy*) asked for every reply.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    replies: list[Any]
+    replies: Any
     received: list[list[BaseMessage]] = Field(default_factory=list)
     position: int = 0
 
@@ -63,7 +67,9 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self.received.append(list(messages))
-        if self.position >= len(self.replies):
+        if callable(self.replies):
+            reply = self.replies(list(messages))
+        elif self.position >= len(self.replies):
             reply: AIMessage = AIMessage("(the script has no more replies)")
         else:
             planned = self.replies[self.position]
