@@ -123,8 +123,13 @@ def _build_subagents(
     agents: dict[str, Any] = {}
     descriptions: dict[str, str] = {}
 
-    def build(prompt: str, sub_tools: Sequence[Any], sub_model: Any, extra: Sequence[Any],
-              interrupt_on: dict[str, Any] | None) -> Any:
+    def build(
+        prompt: str,
+        sub_tools: Sequence[Any],
+        sub_model: Any,
+        extra: Sequence[Any],
+        interrupt_on: dict[str, Any] | None,
+    ) -> Any:
         middleware: list[Any] = [TodoListMiddleware(), FilesystemMiddleware(backend=backend)]
         middleware += [_summarizer(sub_model), *extra]
         if interrupt_on:
@@ -142,7 +147,7 @@ def _build_subagents(
     for spec in subagents:
         descriptions[spec["name"]] = spec["description"]
         if "runnable" in spec:
-            agents[spec["name"]] = spec["runnable"]
+            agents[spec["name"]] = spec["runnable"]  # type: ignore[typeddict-item]  # narrowed by the "in" test: a CompiledSubAgent
             continue
         sub_model = resolve_model(spec["model"]) if spec.get("model") else model
         agents[spec["name"]] = build(

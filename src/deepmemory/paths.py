@@ -1,4 +1,4 @@
-"""The one place a virtual path is normalised and validated.
+r"""The one place a virtual path is normalised and validated.
 
 Every backend method calls :func:`validate` (or :func:`validate_dir`) first, and
 routing in ``CompositeBackend`` is decided on its result, so no path reaches storage

@@ -198,7 +198,11 @@ class FileOpsBackend(BaseBackend):
                 return EditResult(vpath, error=errors.binary_file(vpath, stored_size(file)))
             count, text = count_and_replace(file.content, old_string, new_string, replace_all)
             if count == 0:
-                msg = errors.conflict(vpath) if attempt else errors.string_not_found(vpath, old_string)
+                msg = (
+                    errors.conflict(vpath)
+                    if attempt
+                    else errors.string_not_found(vpath, old_string)
+                )
                 return EditResult(vpath, error=msg)
             if count > 1 and not replace_all:
                 return EditResult(vpath, error=errors.string_not_unique(vpath, count))

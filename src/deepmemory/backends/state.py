@@ -23,9 +23,7 @@ from deepmemory.backends.protocol import FileInfo, FilesUpdate, GrepMatch, Names
 from deepmemory.errors import ConfigError
 
 
-def merge_files(
-    left: Mapping[str, Any] | None, right: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def merge_files(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
     """Reducer for the ``files`` channel: later values win; ``None`` deletes the file."""
     merged = dict(left or {})
     for path, value in (right or {}).items():

@@ -47,7 +47,7 @@ _SCAN_LIMIT = 2**62
 
 
 def validate_namespace(namespace: Sequence[str]) -> Namespace:
-    """Check a namespace and return it as a tuple.
+    r"""Check a namespace and return it as a tuple.
 
     Raises:
         ConfigError: if a component is empty, not a string, or holds a character
@@ -228,6 +228,8 @@ class StoreBackend(FileOpsBackend):
         return _GenericStoreFiles(store), ns
 
 
-def iter_namespace_files(store: BaseStore, namespace: Namespace) -> Iterator[tuple[str, StoredFile]]:
+def iter_namespace_files(
+    store: BaseStore, namespace: Namespace
+) -> Iterator[tuple[str, StoredFile]]:
     """Every file of exactly ``namespace`` in ``store``, in one pass (for export and tools)."""
     yield from run_sync(_GenericStoreFiles._scan(namespace), _BatchIO(store))

@@ -415,7 +415,7 @@ def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
     ) -> str:
         return render_grep(await b(runtime).agrep(pattern, path, glob), output_mode)
 
-    table = [
+    table: list[tuple[str, Callable[..., Any], Callable[..., Awaitable[Any]], str]] = [
         ("ls", ls, als, LS_DESCRIPTION),
         ("read_file", read_file, aread_file, READ_DESCRIPTION),
         ("write_file", write_file, awrite_file, WRITE_DESCRIPTION),

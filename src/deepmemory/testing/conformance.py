@@ -116,8 +116,17 @@ class BackendConformance:
 
     @pytest.mark.parametrize(
         "bad",
-        ["relative.txt", "/a/../b.txt", "/../etc/passwd", "/a\x00b", "/a\\b", "", "/a\nb",
-         "/" + "x" * 300, "/\uff0e\uff0e/x"],
+        [
+            "relative.txt",
+            "/a/../b.txt",
+            "/../etc/passwd",
+            "/a\x00b",
+            "/a\\b",
+            "",
+            "/a\nb",
+            "/" + "x" * 300,
+            "/\uff0e\uff0e/x",
+        ],
     )
     def test_malformed_paths_are_refused_with_a_readable_message(
         self, fs: Harness, bad: str
@@ -235,13 +244,17 @@ class BackendConformance:
         assert _paths(fs.glob("x/*.txt", fs.root or "/")) == [fs.p("/x/c.txt")]
         assert _paths(fs.glob("x/**/*.md", fs.root or "/")) == [fs.p("/x/y/e.md")]
         assert _paths(fs.glob("x/**", fs.root or "/")) == [
-            fs.p("/x/c.txt"), fs.p("/x/y/d.txt"), fs.p("/x/y/e.md")
+            fs.p("/x/c.txt"),
+            fs.p("/x/y/d.txt"),
+            fs.p("/x/y/e.md"),
         ]
 
     def test_glob_supports_alternatives_and_classes(self, fs: Harness) -> None:
         self._tree(fs)
         assert _paths(fs.glob("{a,b}.*", fs.root or "/")) == [
-            fs.p("/a.txt"), fs.p("/b.md"), fs.p("/z/a.txt")
+            fs.p("/a.txt"),
+            fs.p("/b.md"),
+            fs.p("/z/a.txt"),
         ]
         assert _paths(fs.glob("[cd].txt", fs.root or "/")) == [fs.p("/x/c.txt"), fs.p("/x/y/d.txt")]
 
@@ -293,12 +306,12 @@ class BackendConformance:
         fs.upload_files([(fs.p("/bin.dat"), b"needle\xff\xfe")])
         fs.write(fs.p("/win.txt"), "x\r\nneedle\r\n")
         result = fs.grep("needle", fs.root or "/")
-        assert [(m.path, m.line, m.text) for m in result.matches] == [(fs.p("/win.txt"), 2, "needle")]
+        assert [(m.path, m.line, m.text) for m in result.matches] == [
+            (fs.p("/win.txt"), 2, "needle")
+        ]
 
     @pytest.mark.parametrize("bad", ["", "a\nb", "x" * 20_000])
-    def test_unusable_grep_patterns_are_refused_with_a_message(
-        self, fs: Harness, bad: str
-    ) -> None:
+    def test_unusable_grep_patterns_are_refused_with_a_message(self, fs: Harness, bad: str) -> None:
         result = fs.grep(bad)
         assert result.error is not None and result.error.startswith("Error:")
 

@@ -87,7 +87,7 @@ class Harness:
             return {"files": _updates(self._result)}
 
         graph: StateGraph[_FilesState] = StateGraph(_FilesState)
-        graph.add_node("step", step if self.mode == "sync" else astep)  # type: ignore[call-overload]
+        graph.add_node("step", step if self.mode == "sync" else astep)
         graph.add_edge(START, "step")
         graph.add_edge("step", END)
         return graph.compile(checkpointer=InMemorySaver())

@@ -55,7 +55,7 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]  # tools are not used by a script
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
         """Tools are accepted and ignored: the script decides the calls."""
         return self
 
@@ -67,10 +67,11 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self.received.append(list(messages))
+        reply: AIMessage
         if callable(self.replies):
             reply = self.replies(list(messages))
         elif self.position >= len(self.replies):
-            reply: AIMessage = AIMessage("(the script has no more replies)")
+            reply = AIMessage("(the script has no more replies)")
         else:
             planned = self.replies[self.position]
             self.position += 1
