@@ -11,13 +11,22 @@ from pathlib import Path
 def test_the_demo_runs_offline_labels_the_script_and_shows_memory_crossing_threads(
     tmp_path: Path,
 ):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DEEPMEMORY_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DEEPMEMORY_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+    }
     env["COLUMNS"] = "200"
     db = tmp_path / "memory.db"
     bin_dir = Path(sys.executable).parent
-    out = subprocess.run([str(bin_dir / "deepmemory"), "demo", "--db", str(db)], env=env,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [str(bin_dir / "deepmemory"), "demo", "--db", str(db)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert "SCRIPTED model" in out
     assert "Error: '/draft.txt' not found" in out  # thread 2 cannot see thread 1's draft
     assert "2 - Metric units" in out  # ...but reads the preferences thread 1 saved
@@ -26,6 +35,11 @@ def test_the_demo_runs_offline_labels_the_script_and_shows_memory_crossing_threa
 
 def test_the_cli_has_help_on_every_command():
     bin_dir = Path(sys.executable).parent
-    out = subprocess.run([str(bin_dir / "deepmemory"), "demo", "-h"], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [str(bin_dir / "deepmemory"), "demo", "-h"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "Example" in out and "--db" in out

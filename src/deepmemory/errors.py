@@ -56,7 +56,7 @@ def is_directory(path: str, tool: str) -> str:
 
 
 def is_file(path: str) -> str:
-    """ls was given a file."""
+    """Ls was given a file."""
     return f"Error: {path!r} is a file, not a directory. Use read_file({path!r}) to read it."
 
 
@@ -86,7 +86,7 @@ def empty_old_string(path: str) -> str:
 
 
 def binary_file(path: str, size: int) -> str:
-    """read or edit was given a binary file."""
+    """Read or edit was given a binary file."""
     return (
         f"Error: {path!r} holds {size} bytes of binary (non-UTF-8) data, which cannot be "
         "shown or edited as text. It is kept unchanged; write_file would replace it."

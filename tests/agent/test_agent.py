@@ -39,22 +39,26 @@ def memory_agent(replies, **kwargs):
 
 
 def test_plain_instances_work_as_well_as_factories():
-    agent, store = memory_agent([
-        calls(tool_call("write_file", file_path="/memories/a.txt", content="hi")),
-        AIMessage("ok"),
-    ])
+    agent, store = memory_agent(
+        [
+            calls(tool_call("write_file", file_path="/memories/a.txt", content="hi")),
+            AIMessage("ok"),
+        ]
+    )
     agent.invoke(ask("save"), cfg())
     assert store.get(("filesystem",), "/a.txt").value["content"] == "hi"
 
 
 def test_read_file_shows_numbered_lines_and_how_to_page_on():
     content = "".join(f"row {i}\n" for i in range(1, 1201))
-    agent, _ = memory_agent([
-        calls(tool_call("write_file", file_path="/memories/big.txt", content=content)),
-        calls(tool_call("read_file", file_path="/memories/big.txt")),
-        calls(tool_call("read_file", file_path="/memories/big.txt", offset=1195, limit=10)),
-        AIMessage("done"),
-    ])
+    agent, _ = memory_agent(
+        [
+            calls(tool_call("write_file", file_path="/memories/big.txt", content=content)),
+            calls(tool_call("read_file", file_path="/memories/big.txt")),
+            calls(tool_call("read_file", file_path="/memories/big.txt", offset=1195, limit=10)),
+            AIMessage("done"),
+        ]
+    )
     said = tools_said(agent.invoke(ask("go"), cfg()))
     first = said[1].splitlines()
     assert first[0] == "     1\trow 1"
@@ -63,32 +67,37 @@ def test_read_file_shows_numbered_lines_and_how_to_page_on():
 
 
 def test_long_lines_are_cut_in_the_view_only_and_the_model_is_told():
-    agent, store = memory_agent([
-        calls(tool_call("write_file", file_path="/memories/wide.txt", content="x" * 5000)),
-        calls(tool_call("read_file", file_path="/memories/wide.txt")),
-        AIMessage("done"),
-    ])
+    agent, store = memory_agent(
+        [
+            calls(tool_call("write_file", file_path="/memories/wide.txt", content="x" * 5000)),
+            calls(tool_call("read_file", file_path="/memories/wide.txt")),
+            AIMessage("done"),
+        ]
+    )
     said = tools_said(agent.invoke(ask("go"), cfg()))
     assert "[line truncated: 5000 characters]" in said[1] and "cut in this view only" in said[1]
     assert len(store.get(("filesystem",), "/wide.txt").value["content"]) == 5000
 
 
 def test_every_failure_reaches_the_model_as_a_message_and_the_run_goes_on():
-    agent, _ = memory_agent([
-        calls(
-            tool_call("read_file", file_path="/memories/missing.txt"),
-            tool_call("read_file", file_path="notes.txt"),
-            tool_call("ls", path="/memories/../etc"),
-            tool_call("edit_file", file_path="/memories/missing.txt", old_string="a",
-                      new_string="b"),
-            tool_call("write_file", file_path="/dir/", content="x"),
-            tool_call("grep", pattern=""),
-            tool_call("glob", pattern="../*"),
-            tool_call("read_file", file_path="/memories/a\x00b"),
-            tool_call("delete", file_path="/memories"),
-        ),
-        AIMessage("recovered"),
-    ])
+    agent, _ = memory_agent(
+        [
+            calls(
+                tool_call("read_file", file_path="/memories/missing.txt"),
+                tool_call("read_file", file_path="notes.txt"),
+                tool_call("ls", path="/memories/../etc"),
+                tool_call(
+                    "edit_file", file_path="/memories/missing.txt", old_string="a", new_string="b"
+                ),
+                tool_call("write_file", file_path="/dir/", content="x"),
+                tool_call("grep", pattern=""),
+                tool_call("glob", pattern="../*"),
+                tool_call("read_file", file_path="/memories/a\x00b"),
+                tool_call("delete", file_path="/memories"),
+            ),
+            AIMessage("recovered"),
+        ]
+    )
     result = agent.invoke(ask("go"), cfg())
     said = tools_said(result)
     assert len(said) == 9 and all(s.startswith("Error:") for s in said)
@@ -101,20 +110,25 @@ def test_an_unexpected_failure_in_storage_is_one_line_for_the_model():
         def batch(self, ops):
             raise RuntimeError("disk on fire at /var/lib/secret")
 
-    agent, _ = memory_agent([
-        calls(tool_call("read_file", file_path="/memories/a.txt")),
-        AIMessage("ok"),
-    ], store=BrokenStore())
+    agent, _ = memory_agent(
+        [
+            calls(tool_call("read_file", file_path="/memories/a.txt")),
+            AIMessage("ok"),
+        ],
+        store=BrokenStore(),
+    )
     said = tools_said(agent.invoke(ask("go"), cfg()))
     assert said == [said[0]] and said[0].startswith("Error: read_file failed unexpectedly")
     assert "/var/lib/secret" not in said[0]
 
 
 def test_arguments_of_the_wrong_type_come_back_as_a_message():
-    agent, _ = memory_agent([
-        calls(tool_call("read_file", file_path="/memories/a.txt", offset="abc")),
-        AIMessage("ok"),
-    ])
+    agent, _ = memory_agent(
+        [
+            calls(tool_call("read_file", file_path="/memories/a.txt", offset="abc")),
+            AIMessage("ok"),
+        ]
+    )
     result = agent.invoke(ask("go"), cfg())
     assert "offset" in tools_said(result)[0]
     assert result["messages"][-1].text == "ok"
@@ -122,15 +136,21 @@ def test_arguments_of_the_wrong_type_come_back_as_a_message():
 
 def test_ls_of_the_root_shows_routes_and_the_thread_files():
     agent = create_deep_agent(
-        model=ScriptedChatModel(replies=[
-            calls(tool_call("write_file", file_path="/draft.txt", content="d")),
-            calls(tool_call("ls", path="/"), tool_call("ls", path="/memories/")),
-            AIMessage("ok"),
-        ]),
+        model=ScriptedChatModel(
+            replies=[
+                calls(tool_call("write_file", file_path="/draft.txt", content="d")),
+                calls(tool_call("ls", path="/"), tool_call("ls", path="/memories/")),
+                AIMessage("ok"),
+            ]
+        ),
         store=InMemoryStore(),
-        backend=CompositeBackend(default=StateBackend(), routes={
-            "/memories/": StoreBackend(), "/memories/policies/": StoreBackend(namespace=("policies",)),
-        }),
+        backend=CompositeBackend(
+            default=StateBackend(),
+            routes={
+                "/memories/": StoreBackend(),
+                "/memories/policies/": StoreBackend(namespace=("policies",)),
+            },
+        ),
     )
     said = tools_said(agent.invoke(ask("go"), cfg()))
     assert said[1].splitlines() == ["/draft.txt (1 B)", "/memories/"]
@@ -139,23 +159,34 @@ def test_ls_of_the_root_shows_routes_and_the_thread_files():
 
 def test_a_subagent_writes_memory_and_its_deletions_reach_the_parent():
     store = InMemoryStore()
-    model = ScriptedChatModel(replies=[
-        calls(tool_call("write_file", file_path="/scratch.txt", content="temp")),
-        calls(tool_call("task", description="Save the summary and clean up",
-                        subagent_type="general-purpose")),
-        # the subagent's turns:
-        calls(tool_call("read_file", file_path="/scratch.txt"),
-              tool_call("write_file", file_path="/memories/summary.txt", content="summary"),
-              tool_call("delete", file_path="/scratch.txt")),
-        AIMessage("Saved the summary and removed the scratch file."),
-        # back in the parent:
-        calls(tool_call("ls", path="/")),
-        AIMessage("all done"),
-    ])
+    model = ScriptedChatModel(
+        replies=[
+            calls(tool_call("write_file", file_path="/scratch.txt", content="temp")),
+            calls(
+                tool_call(
+                    "task",
+                    description="Save the summary and clean up",
+                    subagent_type="general-purpose",
+                )
+            ),
+            # the subagent's turns:
+            calls(
+                tool_call("read_file", file_path="/scratch.txt"),
+                tool_call("write_file", file_path="/memories/summary.txt", content="summary"),
+                tool_call("delete", file_path="/scratch.txt"),
+            ),
+            AIMessage("Saved the summary and removed the scratch file."),
+            # back in the parent:
+            calls(tool_call("ls", path="/")),
+            AIMessage("all done"),
+        ]
+    )
     agent = create_deep_agent(
-        model=model, store=store,
-        backend=lambda rt: CompositeBackend(default=StateBackend(rt),
-                                            routes={"/memories/": StoreBackend(rt)}),
+        model=model,
+        store=store,
+        backend=lambda rt: CompositeBackend(
+            default=StateBackend(rt), routes={"/memories/": StoreBackend(rt)}
+        ),
     )
     config = cfg()
     result = agent.invoke(ask("go"), config)
@@ -171,16 +202,25 @@ def test_a_custom_subagent_gets_its_own_prompt_and_tools():
         """Look a term up."""
         return f"definition of {term}"
 
-    model = ScriptedChatModel(replies=[
-        calls(tool_call("task", description="define tea", subagent_type="glossary")),
-        calls(tool_call("lookup", term="tea")),
-        AIMessage("tea: a drink"),
-        AIMessage("the glossary says: tea is a drink"),
-    ])
-    agent = create_deep_agent(model=model, subagents=[{
-        "name": "glossary", "description": "Defines terms.",
-        "system_prompt": "You are a glossary.", "tools": [lookup],
-    }])
+    model = ScriptedChatModel(
+        replies=[
+            calls(tool_call("task", description="define tea", subagent_type="glossary")),
+            calls(tool_call("lookup", term="tea")),
+            AIMessage("tea: a drink"),
+            AIMessage("the glossary says: tea is a drink"),
+        ]
+    )
+    agent = create_deep_agent(
+        model=model,
+        subagents=[
+            {
+                "name": "glossary",
+                "description": "Defines terms.",
+                "system_prompt": "You are a glossary.",
+                "tools": [lookup],
+            }
+        ],
+    )
     result = agent.invoke(ask("what is tea"), cfg())
     assert tools_said(result) == ["tea: a drink"]
     assert "You are a glossary." in model.received[1][0].text
@@ -188,28 +228,48 @@ def test_a_custom_subagent_gets_its_own_prompt_and_tools():
 
 
 def test_an_unknown_subagent_type_lists_the_known_ones():
-    agent = create_deep_agent(model=ScriptedChatModel(replies=[
-        calls(tool_call("task", description="x", subagent_type="nope")), AIMessage("ok"),
-    ]))
+    agent = create_deep_agent(
+        model=ScriptedChatModel(
+            replies=[
+                calls(tool_call("task", description="x", subagent_type="nope")),
+                AIMessage("ok"),
+            ]
+        )
+    )
     said = tools_said(agent.invoke(ask("go"), cfg()))
     assert "no subagent type 'nope'" in said[0] and "general-purpose" in said[0]
 
 
 def _approval_agent(store):
-    model = ScriptedChatModel(replies=[
-        calls(tool_call("write_file", file_path="/memories/instructions.txt", content="be brief")),
-        AIMessage("finished"),
-    ])
+    model = ScriptedChatModel(
+        replies=[
+            calls(
+                tool_call("write_file", file_path="/memories/instructions.txt", content="be brief")
+            ),
+            AIMessage("finished"),
+        ]
+    )
     agent, _ = memory_agent(model.replies, store=store, interrupt_on={"write_file": True})
     return agent
 
 
-@pytest.mark.parametrize("decision, expected", [
-    ({"type": "approve"}, "be brief"),
-    ({"type": "edit", "edited_action": {"name": "write_file", "args": {
-        "file_path": "/memories/instructions.txt", "content": "be kind"}}}, "be kind"),
-    ({"type": "reject", "message": "not now"}, None),
-])
+@pytest.mark.parametrize(
+    "decision, expected",
+    [
+        ({"type": "approve"}, "be brief"),
+        (
+            {
+                "type": "edit",
+                "edited_action": {
+                    "name": "write_file",
+                    "args": {"file_path": "/memories/instructions.txt", "content": "be kind"},
+                },
+            },
+            "be kind",
+        ),
+        ({"type": "reject", "message": "not now"}, None),
+    ],
+)
 def test_interrupt_on_pauses_for_approval_and_resumes_as_decided(decision, expected):
     store = InMemoryStore()
     agent = _approval_agent(store)
@@ -226,9 +286,11 @@ def test_interrupt_on_pauses_for_approval_and_resumes_as_decided(decision, expec
 def test_long_histories_are_summarized(monkeypatch):
     monkeypatch.setattr(deepmemory.agent, "SUMMARIZE_AT_TOKENS", 300)
     monkeypatch.setattr(deepmemory.agent, "KEEP_MESSAGES", 2)
-    model = ScriptedChatModel(replies=lambda msgs: AIMessage(
-        "SUMMARY OF EARLIER TALK" if "Messages to summarize" in msgs[-1].text else "reply " * 50
-    ))
+    model = ScriptedChatModel(
+        replies=lambda msgs: AIMessage(
+            "SUMMARY OF EARLIER TALK" if "Messages to summarize" in msgs[-1].text else "reply " * 50
+        )
+    )
     agent = create_deep_agent(model=model)
     config = cfg()
     for i in range(6):
@@ -240,29 +302,44 @@ def test_long_histories_are_summarized(monkeypatch):
 
 def test_a_todo_list_is_kept_in_state():
     todos = [{"content": "plan", "status": "in_progress"}]
-    agent = create_deep_agent(model=ScriptedChatModel(replies=[
-        calls(tool_call("write_todos", todos=todos)), AIMessage("ok"),
-    ]))
+    agent = create_deep_agent(
+        model=ScriptedChatModel(
+            replies=[
+                calls(tool_call("write_todos", todos=todos)),
+                AIMessage("ok"),
+            ]
+        )
+    )
     config = cfg()
     agent.invoke(ask("go"), config)
     assert agent.get_state(config).values["todos"] == todos
 
 
 def test_thread_files_survive_between_turns_without_a_checkpointer_argument():
-    agent = create_deep_agent(model=ScriptedChatModel(replies=[
-        calls(tool_call("write_file", file_path="/notes.txt", content="n")), AIMessage("a"),
-        calls(tool_call("read_file", file_path="/notes.txt")), AIMessage("b"),
-    ]))
+    agent = create_deep_agent(
+        model=ScriptedChatModel(
+            replies=[
+                calls(tool_call("write_file", file_path="/notes.txt", content="n")),
+                AIMessage("a"),
+                calls(tool_call("read_file", file_path="/notes.txt")),
+                AIMessage("b"),
+            ]
+        )
+    )
     config = cfg()
     agent.invoke(ask("one"), config)
     assert tools_said(agent.invoke(ask("two"), config))[-1] == "     1\tn"
 
 
 def test_async_runs_share_memory_across_threads():
-    agent, store = memory_agent([
-        calls(tool_call("write_file", file_path="/memories/p.txt", content="tea")), AIMessage("a"),
-        calls(tool_call("read_file", file_path="/memories/p.txt")), AIMessage("b"),
-    ])
+    agent, store = memory_agent(
+        [
+            calls(tool_call("write_file", file_path="/memories/p.txt", content="tea")),
+            AIMessage("a"),
+            calls(tool_call("read_file", file_path="/memories/p.txt")),
+            AIMessage("b"),
+        ]
+    )
 
     async def go():
         await agent.ainvoke(ask("save"), cfg())
@@ -279,15 +356,24 @@ def test_a_namespace_callable_scopes_memory_per_user():
         user_id: str
 
     store = InMemoryStore()
-    model = ScriptedChatModel(replies=[
-        calls(tool_call("write_file", file_path="/memories/p.txt", content="alice likes tea")),
-        AIMessage("a"),
-        calls(tool_call("read_file", file_path="/memories/p.txt")), AIMessage("b"),
-    ])
+    model = ScriptedChatModel(
+        replies=[
+            calls(tool_call("write_file", file_path="/memories/p.txt", content="alice likes tea")),
+            AIMessage("a"),
+            calls(tool_call("read_file", file_path="/memories/p.txt")),
+            AIMessage("b"),
+        ]
+    )
     agent = create_deep_agent(
-        model=model, store=store, context_schema=Ctx,
-        backend=lambda rt: CompositeBackend(default=StateBackend(rt), routes={
-            "/memories/": StoreBackend(rt, namespace=lambda r: ("users", r.context.user_id))}),
+        model=model,
+        store=store,
+        context_schema=Ctx,
+        backend=lambda rt: CompositeBackend(
+            default=StateBackend(rt),
+            routes={
+                "/memories/": StoreBackend(rt, namespace=lambda r: ("users", r.context.user_id))
+            },
+        ),
     )
     agent.invoke(ask("save"), cfg(), context=Ctx("alice"))
     bob = agent.invoke(ask("read"), cfg(), context=Ctx("bob"))

@@ -81,18 +81,24 @@ def test_a_draft_in_one_thread_does_not_exist_in_another(scripted):
 
 def test_user_preferences_block(scripted):
     agent = run_block(3, run_block(0, {}))["agent"]
-    agent.invoke({"messages": [{"role": "user", "content": "I prefer dark mode"}]},
-                 {"configurable": {"thread_id": "a"}})
-    later = agent.invoke({"messages": [{"role": "user", "content": "What theme do I like?"}]},
-                         {"configurable": {"thread_id": "b"}})
+    agent.invoke(
+        {"messages": [{"role": "user", "content": "I prefer dark mode"}]},
+        {"configurable": {"thread_id": "a"}},
+    )
+    later = agent.invoke(
+        {"messages": [{"role": "user", "content": "What theme do I like?"}]},
+        {"configurable": {"thread_id": "b"}},
+    )
     assert "Theme: dark mode" in final_text(later)
     assert "/memories/user_preferences.txt" in scripted.received[0][0].text
 
 
 def test_self_improving_instructions_block_edits_the_file_with_edit_file(scripted):
     agent = run_block(4, run_block(0, {}))["agent"]
-    agent.invoke({"messages": [{"role": "user", "content": "Start the instructions file"}]},
-                 {"configurable": {"thread_id": "a"}})
+    agent.invoke(
+        {"messages": [{"role": "user", "content": "Start the instructions file"}]},
+        {"configurable": {"thread_id": "a"}},
+    )
     result = agent.invoke(
         {"messages": [{"role": "user", "content": "please always answer in bullet points"}]},
         {"configurable": {"thread_id": "b"}},
@@ -112,8 +118,10 @@ def test_knowledge_base_block(scripted):
 
 def test_research_projects_block(scripted):
     agent = run_block(6, run_block(0, {}))["research_agent"]
-    agent.invoke({"messages": [{"role": "user", "content": "Research the history of tea"}]},
-                 {"configurable": {"thread_id": "a"}})
+    agent.invoke(
+        {"messages": [{"role": "user", "content": "Research the history of tea"}]},
+        {"configurable": {"thread_id": "a"}},
+    )
     result = agent.invoke(
         {"messages": [{"role": "user", "content": "Where did we leave the research?"}]},
         {"configurable": {"thread_id": "b"}},
@@ -142,9 +150,13 @@ def test_postgres_store_block_runs_against_the_real_server(scripted, monkeypatch
     exec(compile(code, "seed-block-8", "exec"), ns)
     agent, store = ns["agent"], ns["store"]
     store.delete(("filesystem",), "/preferences.txt")  # start clean on the shared server
-    agent.invoke({"messages": [{"role": "user", "content": "Save my preferences"}]},
-                 {"configurable": {"thread_id": str(uuid.uuid4())}})
-    later = agent.invoke({"messages": [{"role": "user", "content": "What are my preferences?"}]},
-                         {"configurable": {"thread_id": str(uuid.uuid4())}})
+    agent.invoke(
+        {"messages": [{"role": "user", "content": "Save my preferences"}]},
+        {"configurable": {"thread_id": str(uuid.uuid4())}},
+    )
+    later = agent.invoke(
+        {"messages": [{"role": "user", "content": "What are my preferences?"}]},
+        {"configurable": {"thread_id": str(uuid.uuid4())}},
+    )
     assert "Prefers concise answers" in final_text(later)
     store.delete(("filesystem",), "/preferences.txt")

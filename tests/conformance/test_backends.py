@@ -43,8 +43,9 @@ def make_harness(kind: str, mode: str, tmp_path: Path, request: pytest.FixtureRe
 
 
 class TestConformance(BackendConformance):
-    @pytest.fixture(params=[(k, m) for k in KINDS for m in ("sync", "async")],
-                    ids=lambda p: f"{p[0]}-{p[1]}")
+    @pytest.fixture(
+        params=[(k, m) for k in KINDS for m in ("sync", "async")], ids=lambda p: f"{p[0]}-{p[1]}"
+    )
     def fs(self, request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
         kind, mode = request.param
         return make_harness(kind, mode, tmp_path, request)
