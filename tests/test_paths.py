@@ -1,0 +1,83 @@
+"""paths.validate: the one gate every path passes, tested by table and by property."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deepmemory import paths
+from deepmemory.errors import InvalidPathError
+
+
+@pytest.mark.parametrize(
+    "raw, normal",
+    [
+        ("/", "/"),
+        ("/a", "/a"),
+        ("/a/", "/a"),
+        ("//a//b/", "/a/b"),
+        ("/a/./b", "/a/b"),
+        ("/caf\u0065\u0301.txt", "/caf\u00e9.txt"),
+    ],
+)
+def test_valid_paths_normalise(raw, normal):
+    assert paths.validate(raw) == normal
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "a",
+        "./a",
+        "/..",
+        "/a/../b",
+        "/a/..",
+        "/a\\b",
+        "/a\x00",
+        "/a\x1fb",
+        "/a\x7f",
+        "/a\u0085",
+        "/\uff0e\uff0e/x",
+        "/a\uff0fb",
+        "/" + "a" * 256,
+        "/" + "a/" * 600,
+        None,
+        3,
+    ],
+)
+def test_hostile_paths_are_refused_with_a_message(raw):
+    with pytest.raises(InvalidPathError, match="^Error: invalid path"):
+        paths.validate(raw)
+
+
+def test_a_file_path_cannot_be_the_root_or_end_in_a_slash():
+    for raw in ("/", "/a/"):
+        with pytest.raises(InvalidPathError):
+            paths.validate_file(raw)
+
+
+@given(st.text(max_size=300))
+def test_any_text_either_normalises_to_a_safe_path_or_is_refused(raw):
+    try:
+        normal = paths.validate(raw)
+    except InvalidPathError as exc:
+        assert str(exc).startswith("Error:")
+        return
+    assert normal.startswith("/")
+    assert ".." not in normal.split("/") and "\\" not in normal and "\x00" not in normal
+    assert normal == unicodedata.normalize("NFC", normal)
+    assert paths.validate(normal) == normal  # idempotent
+
+
+@given(st.lists(st.sampled_from(["a", "b", "..", ".", "", "memories", "\u00e9"]), max_size=8))
+def test_no_combination_of_segments_climbs_out_of_a_directory(segments):
+    raw = "/memories/" + "/".join(segments)
+    try:
+        normal = paths.validate(raw)
+    except InvalidPathError:
+        return
+    assert paths.is_within(normal, "/memories")
