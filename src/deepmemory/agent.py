@@ -78,7 +78,7 @@ def resolve_model(model: str | BaseChatModel | None) -> BaseChatModel:
             f"The model {name!r} needs a provider package that is not installed ({exc}). "
             "Install it, e.g. pip install 'deepmemory[openai]' or 'deepmemory[anthropic]'."
         ) from None
-    except ValueError as exc:
+    except Exception as exc:  # a missing API key, an unknown provider, a bad option
         raise ConfigError(f"Cannot use the model {name!r}: {exc}") from None
 
 

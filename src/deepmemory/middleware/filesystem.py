@@ -230,6 +230,7 @@ You have a virtual filesystem, used through the tools `ls`, `read_file`, `write_
 Use files to keep notes, drafts and intermediate results instead of holding everything in the conversation."""
 
 MEMORY_PROMPT = """
+
 ### Long-term memory
 Files under {routes} are your long-term memory: they persist across conversations and restarts, and you will find them again in future threads. Every other path is scratch space for this conversation only and is gone when it ends.
 - Save what should outlast this conversation (the user's preferences, standing instructions, project knowledge, research progress) under {first}, in files with descriptive names such as {first}preferences.txt or {first}project/notes.md.
