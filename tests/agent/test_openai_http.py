@@ -50,10 +50,23 @@ ARGUMENTS = {
 # Settings that would send the client elsewhere (a proxy, another base URL, a gateway)
 # or pick another model; cleared so the test sees only what it sets.
 FOREIGN_ENV = [
-    "OPENAI_API_BASE", "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT_ID",
-    "OPENAI_PROXY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-    "all_proxy", "LANGSMITH_GATEWAY", "LANGSMITH_GATEWAY_API_KEY", "LANGSMITH_TRACING",
-    "LANGCHAIN_TRACING_V2", "DEEPMEMORY_MODEL", "ANTHROPIC_API_KEY",
+    "OPENAI_API_BASE",
+    "OPENAI_ORG_ID",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT_ID",
+    "OPENAI_PROXY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "LANGSMITH_GATEWAY",
+    "LANGSMITH_GATEWAY_API_KEY",
+    "LANGSMITH_TRACING",
+    "LANGCHAIN_TRACING_V2",
+    "DEEPMEMORY_MODEL",
+    "ANTHROPIC_API_KEY",
 ]
 
 
@@ -171,10 +184,21 @@ def test_the_model_is_offered_the_file_tools_with_their_argument_names(openai_en
     assert set(FILE_TOOLS + ["write_todos", "task"]) <= set(request.tool_names)
     for name, arguments in ARGUMENTS.items():
         assert arguments <= set(request.tool_parameters(name)["properties"]), name
-    every_argument = {a for n in request.tool_names for a in request.tool_parameters(n)["properties"]}
+    every_argument = {
+        a for n in request.tool_names for a in request.tool_parameters(n)["properties"]
+    }
     assert {
-        "file_path", "old_string", "new_string", "replace_all", "pattern", "path", "glob",
-        "output_mode", "offset", "limit", "content",
+        "file_path",
+        "old_string",
+        "new_string",
+        "replace_all",
+        "pattern",
+        "path",
+        "glob",
+        "output_mode",
+        "offset",
+        "limit",
+        "content",
     } <= every_argument
     assert "file_path" in request.tool_parameters("read_file")["required"]
     assert "file_path" in request.tool_parameters("delete")["properties"]
@@ -237,7 +261,10 @@ def test_a_streaming_chat_openai_object_streams_through_invoke_astream_and_repor
 ):
     monkeypatch.delenv("OPENAI_BASE_URL")  # everything comes from the object itself
     model = ChatOpenAI(
-        model="gpt-4.1", streaming=True, stream_usage=True, base_url=openai_env.base_url,
+        model="gpt-4.1",
+        streaming=True,
+        stream_usage=True,
+        base_url=openai_env.base_url,
         api_key=API_KEY,
     )
     agent = make_agent(model)
@@ -284,9 +311,7 @@ def test_with_no_model_and_only_an_openai_key_the_default_openai_model_is_used(o
 # -- errors the caller sees ----------------------------------------------------------------
 
 
-def test_a_rejected_api_key_reaches_the_caller_as_an_authentication_error(
-    openai_env, monkeypatch
-):
+def test_a_rejected_api_key_reaches_the_caller_as_an_authentication_error(openai_env, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "wrong-key")
     agent = make_agent()
     with pytest.raises(openai.AuthenticationError) as caught:
@@ -314,8 +339,7 @@ def test_a_server_error_is_retried_then_reaches_the_caller_as_an_api_error(opena
     assert isinstance(error, ModelAPIError)
     assert error.status_code == 500
     assert str(error) == (
-        "Error code: 500 - The server had an error while processing your request. "
-        "Sorry about that!"
+        "Error code: 500 - The server had an error while processing your request. Sorry about that!"
     )
     assert len(openai_env.chat_requests) == 3  # the openai SDK's two retries, then give up
 
@@ -360,17 +384,23 @@ def test_the_fake_server_lists_models_and_streams_usage_in_the_openai_wire_forma
     client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
     assert [m.id for m in client.models.list()] == ["gpt-4.1"]
     stream = client.chat.completions.create(
-        model="gpt-4.1", messages=[{"role": "user", "content": SAVE}], stream=True,
+        model="gpt-4.1",
+        messages=[{"role": "user", "content": SAVE}],
+        stream=True,
         stream_options={"include_usage": True},
         tools=[{"type": "function", "function": {"name": "write_file", "parameters": {}}}],
     )
     events = list(stream)
     assert events[-1].choices == [] and events[-1].usage.total_tokens > 0
     assert events[-2].choices[0].finish_reason == "tool_calls"
-    pieces = [e.choices[0].delta.tool_calls[0] for e in events[:-2] if e.choices[0].delta.tool_calls]
+    pieces = [
+        e.choices[0].delta.tool_calls[0] for e in events[:-2] if e.choices[0].delta.tool_calls
+    ]
     assert pieces[0].id and pieces[0].function.name == "write_file"
     arguments = "".join(p.function.arguments for p in pieces)
-    assert json.loads(arguments) == {"file_path": "/memories/preferences.txt",
-                                     "content": PREFERENCES}
+    assert json.loads(arguments) == {
+        "file_path": "/memories/preferences.txt",
+        "content": PREFERENCES,
+    }
     client.close()
     assert server.chat_requests[0].tool_names == ["write_file"]

@@ -256,8 +256,10 @@ class FakeOpenAIServer:
         httpd.owner = self
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name="fake-openai-server", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-openai-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -342,8 +344,15 @@ class FakeOpenAIServer:
         )
         with self._lock:
             self._failures.append(
-                Failure(status, message or default_message, type or default_type, code,
-                        times, skip, headers)
+                Failure(
+                    status,
+                    message or default_message,
+                    type or default_type,
+                    code,
+                    times,
+                    skip,
+                    headers,
+                )
             )
 
     def clear_failures(self) -> None:
@@ -372,8 +381,12 @@ class FakeOpenAIServer:
             try:
                 body = json.loads(raw)
             except ValueError:
-                handler.send_json(400, _error("We could not parse the JSON body of your request.",
-                                              "invalid_request_error"))
+                handler.send_json(
+                    400,
+                    _error(
+                        "We could not parse the JSON body of your request.", "invalid_request_error"
+                    ),
+                )
                 return
         headers = {name.lower(): value for name, value in handler.headers.items()}
         record = RecordedRequest(method, path, headers, body)
@@ -384,18 +397,28 @@ class FakeOpenAIServer:
             sent = handler.headers.get("Authorization", "")
             if sent != f"Bearer {self.api_key}":
                 shown = sent.removeprefix("Bearer ")
-                handler.send_json(401, _error(
-                    f"Incorrect API key provided: {shown}. You can find your API key at "
-                    "https://platform.openai.com/account/api-keys.",
-                    "invalid_request_error", code="invalid_api_key",
-                ))
+                handler.send_json(
+                    401,
+                    _error(
+                        f"Incorrect API key provided: {shown}. You can find your API key at "
+                        "https://platform.openai.com/account/api-keys.",
+                        "invalid_request_error",
+                        code="invalid_api_key",
+                    ),
+                )
                 return
 
         if method == "GET" and path == "/v1/models":
-            handler.send_json(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
-                for m in self.model_ids
-            ]})
+            handler.send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
+                        for m in self.model_ids
+                    ],
+                },
+            )
             return
         if method == "POST" and path == "/v1/chat/completions":
             self._chat(handler, body or {})
@@ -419,13 +442,20 @@ class FakeOpenAIServer:
     def _chat(self, handler: _Handler, body: dict[str, Any]) -> None:
         failure = self._next_failure()
         if failure is not None:
-            handler.send_json(failure.status, _error(failure.message, failure.type, failure.code),
-                              failure.headers)
+            handler.send_json(
+                failure.status, _error(failure.message, failure.type, failure.code), failure.headers
+            )
             return
         if len(self.chat_requests) > self.max_requests:
-            handler.send_json(500, _error(
-                f"fake OpenAI server: more than {self.max_requests} chat requests; "
-                "is the agent looping?", "server_error"), {"x-should-retry": "false"})
+            handler.send_json(
+                500,
+                _error(
+                    f"fake OpenAI server: more than {self.max_requests} chat requests; "
+                    "is the agent looping?",
+                    "server_error",
+                ),
+                {"x-should-retry": "false"},
+            )
             return
         messages = list(body.get("messages") or [])
         tools = list(body.get("tools") or [])
@@ -435,8 +465,11 @@ class FakeOpenAIServer:
         except Exception as exc:  # the policy is test code: report its bug to the client
             with self._lock:
                 self.policy_errors.append(exc)
-            handler.send_json(500, _error(f"fake OpenAI server policy failed: {exc!r}",
-                                          "server_error"), {"x-should-retry": "false"})
+            handler.send_json(
+                500,
+                _error(f"fake OpenAI server policy failed: {exc!r}", "server_error"),
+                {"x-should-retry": "false"},
+            )
             return
 
         model = str(body.get("model") or "gpt-4.1")
@@ -450,20 +483,25 @@ class FakeOpenAIServer:
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         if calls:
             message["tool_calls"] = calls
-        handler.send_json(200, {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": "fp_fake",
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": "tool_calls" if calls else "stop",
-            }],
-            "usage": usage,
-        })
+        handler.send_json(
+            200,
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": "fp_fake",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": "tool_calls" if calls else "stop",
+                    }
+                ],
+                "usage": usage,
+            },
+        )
 
 
 def _error(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
@@ -477,12 +515,16 @@ def _normalize(reply: Reply) -> tuple[str | None, list[dict[str, Any]]]:
     calls = []
     for name, arguments in reply:
         if not isinstance(name, str) or not isinstance(arguments, dict):
-            raise TypeError(f"a tool call must be (name, arguments_dict), got {(name, arguments)!r}")
-        calls.append({
-            "id": f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {"name": name, "arguments": json.dumps(arguments)},
-        })
+            raise TypeError(
+                f"a tool call must be (name, arguments_dict), got {(name, arguments)!r}"
+            )
+        calls.append(
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+        )
     if not calls:
         raise ValueError("a policy must return text or at least one tool call")
     return None, calls
@@ -491,8 +533,11 @@ def _normalize(reply: Reply) -> tuple[str | None, list[dict[str, Any]]]:
 def _usage(messages: Any, tools: Any, content: str | None, calls: Any) -> dict[str, int]:
     prompt = _approx_tokens([messages, tools])
     completion = _approx_tokens([content, calls])
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _stream_events(
@@ -507,8 +552,11 @@ def _stream_events(
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         event: dict[str, Any] = {
-            "id": completion_id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "system_fingerprint": "fp_fake",
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         if include_usage:
@@ -520,15 +568,28 @@ def _stream_events(
         for piece in tokens(content):
             yield chunk({"content": piece})
     for index, call in enumerate(calls):
-        yield chunk({"tool_calls": [{
-            "index": index, "id": call["id"], "type": "function",
-            "function": {"name": call["function"]["name"], "arguments": ""},
-        }]})
+        yield chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
         for piece in _pieces(call["function"]["arguments"]):
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
     yield chunk({}, "tool_calls" if calls else "stop")
     if include_usage:
         yield {
-            "id": completion_id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "system_fingerprint": "fp_fake", "choices": [], "usage": usage,
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [],
+            "usage": usage,
         }

@@ -24,8 +24,11 @@ from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend
 from deepmemory.testing.scripted import ScriptedChatModel, calls, tool_call
 
 TURNS = [
-    ("thread 1", "I prefer concise answers and metric units. Save my preferences to "
-     "/memories/preferences.txt, and put a draft plan for today in /draft.txt."),
+    (
+        "thread 1",
+        "I prefer concise answers and metric units. Save my preferences to "
+        "/memories/preferences.txt, and put a draft plan for today in /draft.txt.",
+    ),
     ("thread 2", "What are my preferences? Also, is there a draft from before?"),
 ]
 
@@ -42,20 +45,29 @@ def _scripted_reply(messages: list[BaseMessage]) -> AIMessage:
             if isinstance(m, ToolMessage):
                 results.append(m.text)
         if "Save my preferences" in human:
-            return AIMessage("Saved your preferences to long-term memory and the draft to this "
-                             "conversation's scratch space.")
+            return AIMessage(
+                "Saved your preferences to long-term memory and the draft to this "
+                "conversation's scratch space."
+            )
         prefs = results[0].replace("\t", " ")  # the newest result: the preferences file
-        return AIMessage(f"From long-term memory:\n{prefs}\nThe draft from the other "
-                         "conversation is not here: /draft.txt lived only in that thread.")
+        return AIMessage(
+            f"From long-term memory:\n{prefs}\nThe draft from the other "
+            "conversation is not here: /draft.txt lived only in that thread."
+        )
     if "Save my preferences" in human:
         return calls(
-            tool_call("write_file", file_path="/memories/preferences.txt",
-                      content="- Concise answers\n- Metric units\n"),
+            tool_call(
+                "write_file",
+                file_path="/memories/preferences.txt",
+                content="- Concise answers\n- Metric units\n",
+            ),
             tool_call("write_file", file_path="/draft.txt", content="Plan: review notes\n"),
         )
-    return calls(tool_call("ls", path="/"),
-                 tool_call("read_file", file_path="/draft.txt"),
-                 tool_call("read_file", file_path="/memories/preferences.txt"))
+    return calls(
+        tool_call("ls", path="/"),
+        tool_call("read_file", file_path="/draft.txt"),
+        tool_call("read_file", file_path="/memories/preferences.txt"),
+    )
 
 
 def _model(console: Console) -> Any:
@@ -86,8 +98,10 @@ def _store(db: Path) -> Any:
 def demo(
     db: Annotated[
         Path | None,
-        typer.Option(help="SQLite file for memory and threads (default: a new temporary one).",
-                     envvar="DEEPMEMORY_DB"),
+        typer.Option(
+            help="SQLite file for memory and threads (default: a new temporary one).",
+            envvar="DEEPMEMORY_DB",
+        ),
     ] = None,
 ) -> None:
     """Run the seed's cross-thread memory scenario offline and show what happens.
