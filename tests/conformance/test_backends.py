@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from langgraph.store.memory import InMemoryStore
 
-from deepmemory.backends import CompositeBackend, FilesystemBackend, StateBackend, StoreBackend
+from deepmemory.backends import (
+    CompositeBackend,
+    FilesystemBackend,
+    LimitsBackend,
+    ReadOnlyBackend,
+    StateBackend,
+    StoreBackend,
+)
 from deepmemory.testing.conformance import BackendConformance
 from deepmemory.testing.harness import Harness
 
@@ -20,6 +27,7 @@ KINDS = [
     "composite-route",
     "composite-default",
     "filesystem",
+    "policy-wrapped",
 ]
 
 
@@ -37,6 +45,11 @@ def make_harness(kind: str, mode: str, tmp_path: Path, request: pytest.FixtureRe
         root = "/memories" if kind == "composite-route" else ""
         caps = GENERIC if root else frozenset({"dir-write-check"})
         return Harness(backend, mode=mode, in_graph=True, store=store, root=root, caps=caps)
+    if kind == "policy-wrapped":
+        # Policies around a store: everything outside /locked behaves as the store does.
+        inner = ReadOnlyBackend(StoreBackend(store=InMemoryStore()), prefixes=["/locked"])
+        backend = LimitsBackend(inner, max_file_bytes=8 * 1024 * 1024)
+        return Harness(backend, mode=mode, caps=GENERIC)
     if kind == "filesystem":
         return Harness(FilesystemBackend(tmp_path / "root"), mode=mode)
     raise AssertionError(kind)

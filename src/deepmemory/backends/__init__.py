@@ -7,6 +7,7 @@ directory, confined to its root).
 
 from deepmemory.backends.composite import CompositeBackend
 from deepmemory.backends.filesystem import FilesystemBackend
+from deepmemory.backends.policies import LimitsBackend, ReadOnlyBackend
 from deepmemory.backends.protocol import (
     Backend,
     DeleteResult,
@@ -37,7 +38,9 @@ __all__ = [
     "GlobResult",
     "GrepMatch",
     "GrepResult",
+    "LimitsBackend",
     "LsResult",
+    "ReadOnlyBackend",
     "ReadResult",
     "StateBackend",
     "StoreBackend",
