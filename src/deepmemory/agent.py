@@ -31,6 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
 from deepmemory.errors import ConfigError
+from deepmemory.middleware.approval import approve_writes as approve_writes_config
 from deepmemory.middleware.filesystem import FilesystemMiddleware
 from deepmemory.middleware.subagents import (
     GENERAL_PURPOSE,
@@ -177,6 +178,7 @@ def create_deep_agent(
     store: BaseStore | None = None,
     checkpointer: Any = None,
     interrupt_on: dict[str, Any] | None = None,
+    approve_writes: Sequence[str] | None = None,
     context_schema: type[Any] | None = None,
     name: str | None = None,
 ) -> DeepAgent:
@@ -207,6 +209,8 @@ def create_deep_agent(
         checkpointer: thread persistence; default: see the module docstring.
         interrupt_on: tool name -> ``True`` or an ``InterruptOnConfig``, to pause for
             human approval before those tools run.
+        approve_writes: paths or prefixes (``"/memories/instructions.txt"``) whose
+            writes, edits and deletes pause for approval, showing the proposed diff.
         context_schema: the run's context type (``rt.context`` in backend factories).
         name: the graph's name.
     """
@@ -222,8 +226,10 @@ def create_deep_agent(
         _summarizer(chat_model),
         *middleware,
     ]
-    if interrupt_on:
-        stack.append(HumanInTheLoopMiddleware(interrupt_on=interrupt_on))
+    approvals = dict(approve_writes_config(approve_writes, fs.backend) if approve_writes else {})
+    approvals.update(interrupt_on or {})  # explicit entries win
+    if approvals:
+        stack.append(HumanInTheLoopMiddleware(interrupt_on=approvals))
     prompt = f"{system_prompt}\n\n{BASE_PROMPT}" if system_prompt else BASE_PROMPT
     agent = create_agent(
         chat_model,
