@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from langchain.agents.middleware import InterruptOnConfig
 
@@ -78,8 +78,12 @@ def approve_writes(
     prefixes: Sequence[str],
     backend: Any,
     *,
-    allowed_decisions: Sequence[str] = ("approve", "edit", "reject"),
-) -> dict[str, InterruptOnConfig]:
+    allowed_decisions: Sequence[Literal["approve", "edit", "reject", "respond"]] = (
+        "approve",
+        "edit",
+        "reject",
+    ),
+) -> dict[str, bool | InterruptOnConfig]:
     """``interrupt_on`` entries pausing writes under ``prefixes`` for human approval.
 
     Example:
@@ -102,9 +106,11 @@ def approve_writes(
             + proposed_change(tool_call["name"], args, before)
         )
 
-    config: InterruptOnConfig = {
-        "allowed_decisions": list(allowed_decisions),  # type: ignore[typeddict-item]  # validated by LangChain
-        "description": describe,
-        "when": when,
-    }
-    return {name: dict(config) for name in WRITE_TOOLS}  # type: ignore[misc]  # same keys
+    def config() -> InterruptOnConfig:
+        return {
+            "allowed_decisions": list(allowed_decisions),
+            "description": describe,
+            "when": when,
+        }
+
+    return {name: config() for name in WRITE_TOOLS}
