@@ -25,7 +25,7 @@ from deepmemory.backends.protocol import (
     WriteResult,
 )
 from deepmemory.backends.state import StateBackend, merge_files
-from deepmemory.backends.store import StoreBackend, validate_namespace
+from deepmemory.backends.store import StoreBackend, tenant_namespace, validate_namespace
 
 __all__ = [
     "Backend",
@@ -49,5 +49,6 @@ __all__ = [
     "UploadResult",
     "WriteResult",
     "merge_files",
+    "tenant_namespace",
     "validate_namespace",
 ]

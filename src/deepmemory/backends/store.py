@@ -71,6 +71,48 @@ def validate_namespace(namespace: Sequence[str]) -> Namespace:
     return ns
 
 
+def _lookup(runtime: Any, key: str) -> Any:
+    """``key`` from the run's context (attribute or mapping), else from its config."""
+    context = getattr(runtime, "context", None)
+    value = context.get(key) if isinstance(context, dict) else getattr(context, key, None)
+    if value is None:
+        config = getattr(runtime, "config", None) or {}
+        value = (config.get("configurable") or {}).get(key)
+    return value
+
+
+def tenant_namespace(
+    *, user: str | None = "user_id", assistant: str | None = None, prefix: str = "memories"
+) -> Callable[[Any], Namespace]:
+    """A ``namespace=`` callable scoping memory per user and/or per assistant.
+
+    The ids are read from the run's context (``rt.context.user_id``, or a dict key) or
+    from ``config["configurable"]``. A missing id is an error, never a shared default,
+    and ids that could widen the namespace are refused.
+
+    Example:
+        >>> ns = tenant_namespace(user="user_id", assistant="assistant_id")
+        >>> backend = StoreBackend(namespace=ns)   # ("memories", "<assistant>", "<user>")
+    """
+    keys = [k for k in (assistant, user) if k]
+    if not keys:
+        raise ConfigError("tenant_namespace needs user= and/or assistant= to scope by.")
+
+    def namespace(runtime: Any) -> Namespace:
+        parts = [prefix]
+        for key in keys:
+            value = _lookup(runtime, key)
+            if value is None or value == "":
+                raise ConfigError(
+                    f"Memory is scoped by {key!r}, but this run has none: pass it in the "
+                    f"run's context (context=...{key}=...) or config['configurable'][{key!r}]."
+                )
+            parts.append(str(value))
+        return validate_namespace(parts)
+
+    return namespace
+
+
 class _BatchIO:
     """``batch``/``abatch`` of a store; sync-only stores run in a worker thread."""
 

@@ -1,0 +1,100 @@
+"""Tenants: user A, whatever it sends, never sees, changes or deletes user B's files."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from langchain_core.messages import AIMessage, ToolMessage
+from langgraph.store.memory import InMemoryStore
+
+from deepmemory import ConfigError, create_deep_agent
+from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend, tenant_namespace
+from deepmemory.testing import ScriptedChatModel, calls, tool_call
+
+SECRET = "B-SECRET-7731"
+
+
+@dataclass
+class Ctx:
+    user_id: str
+
+
+ATTACKS = [
+    tool_call("ls", path="/"),
+    tool_call("ls", path="/memories/"),
+    tool_call("ls", path="/memories/../"),
+    tool_call("read_file", file_path="/memories/secret.txt"),
+    tool_call("read_file", file_path="/memories/../memories/secret.txt"),
+    tool_call("glob", pattern="**"),
+    tool_call("glob", pattern="/memories/**"),
+    tool_call("glob", pattern="../**"),
+    tool_call("glob", pattern="**/*", path="/memories/.."),
+    tool_call("grep", pattern=SECRET),
+    tool_call("grep", pattern="B-SECRET", path="/memories/", output_mode="content"),
+    tool_call("grep", pattern="%", glob="**"),
+    tool_call("grep", pattern="_"),
+    tool_call("edit_file", file_path="/memories/secret.txt", old_string=SECRET, new_string="x"),
+    tool_call("write_file", file_path="/memories/secret.txt", content="overwritten by A"),
+    tool_call("delete", file_path="/memories/secret.txt"),
+    tool_call("delete", file_path="/memories"),
+]
+
+
+@pytest.fixture(params=["memory", "langgraph-sqlite"])
+def store(request):
+    if request.param == "memory":
+        return InMemoryStore()
+    return request.getfixturevalue("langgraph_sqlite_store")
+
+
+def make_agent(store, model):
+    return create_deep_agent(
+        model=model,
+        store=store,
+        context_schema=Ctx,
+        backend=lambda rt: CompositeBackend(
+            default=StateBackend(rt),
+            routes={"/memories/": StoreBackend(rt, namespace=tenant_namespace(user="user_id"))},
+        ),
+    )
+
+
+def test_user_a_cannot_see_change_or_delete_user_b_files(store):
+    b_backend = StoreBackend(store=store, namespace=("memories", "bob"))
+    b_backend.write("/secret.txt", f"{SECRET}\n")
+    model = ScriptedChatModel(replies=[calls(*ATTACKS), AIMessage("done")])
+    result = make_agent(store, model).invoke(
+        {"messages": [{"role": "user", "content": "find bob's secret"}]},
+        {"configurable": {"thread_id": str(uuid.uuid4())}},
+        context=Ctx("alice"),
+    )
+    said = "\n".join(m.text for m in result["messages"] if isinstance(m, ToolMessage))
+    # The only place B's secret may appear is A's own search pattern echoed back.
+    assert SECRET not in said.replace(f"No matches for {SECRET!r}", "")
+    assert b_backend.read("/secret.txt").lines == [SECRET]
+    # A's write and delete acted on A's own namespace only.
+    assert "Deleted '/memories/secret.txt'" in said
+    assert store.get(("memories", "alice"), "/secret.txt") is None
+
+
+@pytest.mark.parametrize("bad_id", ["*", "bob.alice", "a/b", "", "%", "[x]"])
+def test_a_user_id_that_could_widen_the_namespace_is_refused(store, bad_id):
+    model = ScriptedChatModel(replies=[calls(tool_call("ls", path="/memories/"))])
+    with pytest.raises(ConfigError):
+        make_agent(store, model).invoke(
+            {"messages": [{"role": "user", "content": "x"}]},
+            {"configurable": {"thread_id": str(uuid.uuid4())}},
+            context=Ctx(bad_id),
+        )
+
+
+def test_ids_can_come_from_the_config_instead_of_the_context():
+    ns = tenant_namespace(user="user_id", assistant="assistant_id")
+
+    class Rt:
+        context = None
+        config = {"configurable": {"user_id": "u1", "assistant_id": "helper"}}
+
+    assert ns(Rt()) == ("memories", "helper", "u1")
