@@ -35,6 +35,9 @@ ATTACKS = [
     tool_call("grep", pattern="B-SECRET", path="/memories/", output_mode="content"),
     tool_call("grep", pattern="%", glob="**"),
     tool_call("grep", pattern="_"),
+]
+# Changes run one per turn: tool calls of one turn run concurrently, in no fixed order.
+CHANGES = [
     tool_call("edit_file", file_path="/memories/secret.txt", old_string=SECRET, new_string="x"),
     tool_call("write_file", file_path="/memories/secret.txt", content="overwritten by A"),
     tool_call("delete", file_path="/memories/secret.txt"),
@@ -64,7 +67,9 @@ def make_agent(store, model):
 def test_user_a_cannot_see_change_or_delete_user_b_files(store):
     b_backend = StoreBackend(store=store, namespace=("memories", "bob"))
     b_backend.write("/secret.txt", f"{SECRET}\n")
-    model = ScriptedChatModel(replies=[calls(*ATTACKS), AIMessage("done")])
+    model = ScriptedChatModel(
+        replies=[calls(*ATTACKS), *(calls(change) for change in CHANGES), AIMessage("done")]
+    )
     result = make_agent(store, model).invoke(
         {"messages": [{"role": "user", "content": "find bob's secret"}]},
         {"configurable": {"thread_id": str(uuid.uuid4())}},
