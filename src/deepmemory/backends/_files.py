@@ -278,6 +278,8 @@ class FileOpsBackend(BaseBackend):
         self, repo: Any, ns: Namespace, files: Sequence[tuple[str, bytes]]
     ) -> Op[list[UploadResult]]:
         results = []
+        batch: list[tuple[str, StoredFile]] = []
+        now = now_iso()
         for file_path, data in files:
             try:
                 vpath = paths.validate_file(file_path)
@@ -287,10 +289,16 @@ class FileOpsBackend(BaseBackend):
             if not isinstance(data, bytes | bytearray | memoryview):
                 results.append(UploadResult(vpath, error="Error: upload content must be bytes."))
                 continue
-            now = now_iso()
-            file = file_from_bytes(bytes(data), created_at=now, modified_at=now)
-            yield Call("file_put", (ns, self._key(vpath), file), {"expected_version": None})
+            batch.append(
+                (self._key(vpath), file_from_bytes(bytes(data), created_at=now, modified_at=now))
+            )
             results.append(UploadResult(vpath))
+        if hasattr(repo, "file_put_many"):
+            # One transaction for the whole batch where the repository offers it.
+            yield Call("file_put_many", (ns, batch))
+        else:
+            for key, file in batch:
+                yield Call("file_put", (ns, key, file), {"expected_version": None})
         return results
 
     def _op_download(

@@ -224,6 +224,10 @@ class SupportsFileQueries(Protocol):
         """
         ...
 
+    # Optional, used by upload_files when present:
+    #   file_put_many(namespace, [(key, file), ...]) -> None, and afile_put_many:
+    #   blind writes (as file_put with expected_version=None) in one transaction.
+
     def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
         """Direct children of ``dir_key``: files with size and modified_at, and directories.
 

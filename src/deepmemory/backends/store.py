@@ -173,6 +173,16 @@ class _GenericStoreFiles:
         yield Call("batch", ([PutOp(ns, key, file.to_value(), False)],))
         return 0
 
+    def _put_many(self, ns: Namespace, files: list[tuple[str, StoredFile]]) -> Op[None]:
+        if not files:
+            return
+        # Two round trips for any number of files: read creation times, then write.
+        olds = yield Call("batch", ([GetOp(ns, key, False) for key, _ in files],))
+        for (_, file), old in zip(files, olds, strict=True):
+            if old is not None and old.value.get("created_at"):
+                file.created_at = str(old.value["created_at"])
+        yield Call("batch", ([PutOp(ns, key, file.to_value(), False) for key, file in files],))
+
     def _list_dir(self, ns: Namespace, dir_key: str) -> Op[list[FileInfo]]:
         return _scan.list_dir((yield from self._scan(ns)), dir_key)
 
@@ -204,6 +214,7 @@ class _GenericStoreFiles:
 
     file_get, afile_get = _twins(_get)
     file_put, afile_put = _twins(_put)
+    file_put_many, afile_put_many = _twins(_put_many)
     file_list_dir, afile_list_dir = _twins(_list_dir)
     file_is_dir, afile_is_dir = _twins(_is_dir)
     file_glob, afile_glob = _twins(_glob)
