@@ -33,6 +33,7 @@ from langgraph.store.base import BaseStore
 from deepmemory.errors import ConfigError
 from deepmemory.middleware.approval import approve_writes as approve_writes_config
 from deepmemory.middleware.filesystem import FilesystemMiddleware
+from deepmemory.middleware.repair import UnansweredToolCallsMiddleware
 from deepmemory.middleware.subagents import (
     GENERAL_PURPOSE,
     GENERAL_PURPOSE_PROMPT,
@@ -52,11 +53,12 @@ SUMMARIZE_AT_TOKENS = 120_000
 KEEP_MESSAGES = 20
 
 
-def resolve_model(model: str | BaseChatModel | None) -> BaseChatModel:
+def resolve_model(model: str | BaseChatModel | None, **options: Any) -> BaseChatModel:
     """A chat model from an object, an ``init_chat_model`` string, or the environment.
 
     With no model: ``DEEPMEMORY_MODEL`` if set, else a default model of whichever
-    provider has an API key set (Anthropic, then OpenAI).
+    provider has an API key set (Anthropic, then OpenAI). ``options`` (for example
+    ``base_url``) are passed to ``init_chat_model``.
 
     Raises:
         ConfigError: no model can be chosen, or its provider package is missing.
@@ -73,7 +75,7 @@ def resolve_model(model: str | BaseChatModel | None) -> BaseChatModel:
             "DEEPMEMORY_MODEL, or set ANTHROPIC_API_KEY or OPENAI_API_KEY."
         )
     try:
-        return init_chat_model(name)
+        chat_model = init_chat_model(name, **options)
     except ImportError as exc:
         raise ConfigError(
             f"The model {name!r} needs a provider package that is not installed ({exc}). "
@@ -81,6 +83,9 @@ def resolve_model(model: str | BaseChatModel | None) -> BaseChatModel:
         ) from None
     except Exception as exc:  # a missing API key, an unknown provider, a bad option
         raise ConfigError(f"Cannot use the model {name!r}: {exc}") from None
+    if not isinstance(chat_model, BaseChatModel):
+        raise ConfigError(f"Cannot use the model {name!r}: it is not a chat model.")
+    return chat_model
 
 
 def _with_thread(config: Any) -> Any:
@@ -218,6 +223,7 @@ def create_deep_agent(
     tool_list = list(tools or [])
     fs = FilesystemMiddleware(backend=backend)
     stack: list[Any] = [
+        UnansweredToolCallsMiddleware(),
         TodoListMiddleware(),
         fs,
         _build_subagents(

@@ -404,3 +404,17 @@ def test_a_store_backend_without_a_store_tells_the_developer_what_to_pass():
     )
     with pytest.raises(ConfigError, match="pass store="):
         agent.invoke(ask("go"), cfg())
+
+
+def test_a_turn_interrupted_between_tool_calls_and_results_leaves_a_usable_thread():
+    model = ScriptedChatModel(replies=[AIMessage("fresh start")])
+    agent = create_deep_agent(model=model)
+    config = cfg()
+    dangling = calls(tool_call("write_file", file_path="/a.txt", content="x"))
+    agent.update_state(config, {"messages": [{"role": "user", "content": "hi"}, dangling]})
+    agent.invoke(ask("again"), config)
+    sent = model.received[0]
+    position = next(i for i, m in enumerate(sent) if getattr(m, "tool_calls", None))
+    follow = sent[position + 1]
+    assert isinstance(follow, ToolMessage) and "interrupted before it ran" in follow.text
+    assert follow.tool_call_id == dangling.tool_calls[0]["id"]
