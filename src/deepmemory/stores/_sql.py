@@ -1,0 +1,533 @@
+"""The SQL both stores run, written once; the SQLite and PostgreSQL strings side by side.
+
+Every builder returns a :class:`Step`: a query ``(sql, params)`` with named parameters
+(``:name``, rendered as ``%(name)s`` for psycopg) and a pure ``finish`` that turns the
+rows into the result. ``_base.SQLStore`` runs steps through its engine's ``_execute``
+(sync) or ``_aexecute`` (async), so each operation has one body for both modes.
+
+Layout (see ``migrations``): one row per item in ``deepmemory_items``, namespaces
+stored as their labels joined with ``.`` (LangGraph forbids ``.`` in labels). Keys are
+compared byte-wise (SQLite ``BINARY``, PostgreSQL ``COLLATE "C"``), so "every key below
+``/a``" is the index range ``'/a/' < key < '/a0'`` (``0`` follows ``/``), and a
+namespace prefix is ``ns = 'a' OR 'a.' < ns < 'a/'``. Ranges need no ``LIKE``, so
+``_`` and ``%`` in keys and namespaces are plain characters (the one ``LIKE``, grep on
+PostgreSQL, escapes them). File queries see only keys starting with ``/`` and only
+their exact namespace.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from langgraph.store.base import (
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    validate_op_namespace,
+)
+
+from deepmemory.backends import _scan
+from deepmemory.backends._text import file_from_value, stored_size
+from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
+
+Dialect = Literal["sqlite", "postgres"]
+Row = Sequence[Any]
+Query = tuple[str, dict[str, Any]]
+T = TypeVar("T")
+
+_ITEM_COLUMNS = "namespace, key, value, created_at, updated_at"
+_FILE_COLUMNS = "parent = :parent, encoding = :encoding, size = :size, "
+_FILE_COLUMNS += "modified_at = :modified_at, text_override = :text_override"
+_NEXT_VERSION = {
+    "sqlite": "(SELECT version + 1 FROM deepmemory_clock WHERE id = 1)",
+    "postgres": "nextval('deepmemory_versions')",
+}
+_VALUE = {"sqlite": ":value", "postgres": "CAST(:value AS jsonb)"}
+_NOW = {"sqlite": ":now", "postgres": "CAST(:now AS timestamptz)"}
+_FIND = {"sqlite": "instr", "postgres": "strpos"}
+# A plain put replaces the value; a file write keeps the stored file's created_at.
+_KEEP_CREATED_AT = {
+    "sqlite": "CASE WHEN COALESCE(json_extract(deepmemory_items.value, '$.created_at'), '') <> '' "
+    "THEN json_set(excluded.value, '$.created_at', "
+    "json_extract(deepmemory_items.value, '$.created_at')) ELSE excluded.value END",
+    "postgres": "CASE WHEN COALESCE(deepmemory_items.value ->> 'created_at', '') <> '' "
+    "THEN jsonb_set(excluded.value, ARRAY['created_at'], deepmemory_items.value -> 'created_at') "
+    "ELSE excluded.value END",
+}
+_PG_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[T]):
+    """One statement and the pure function that turns its rows into a result."""
+
+    query: Query
+    finish: Callable[[list[Row]], T]
+    write: bool = False
+
+
+def _render(dialect: Dialect, sql: str, params: dict[str, Any]) -> Query:
+    if dialect == "postgres":
+        sql = _PG_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return sql, params
+
+
+def _step(
+    dialect: Dialect,
+    sql: str,
+    params: dict[str, Any],
+    finish: Callable[[list[Row]], T],
+    *,
+    write: bool = False,
+) -> Step[T]:
+    return Step(_render(dialect, sql, params), finish, write)
+
+
+# -- namespaces, key ranges, derived columns ------------------------------------------
+
+
+def encode_namespace(namespace: Namespace) -> str:
+    """The stored form of a namespace."""
+    return ".".join(namespace)
+
+
+def decode_namespace(text: str) -> Namespace:
+    """A namespace from its stored form."""
+    return tuple(text.split("."))
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (code point order)."""
+    while prefix:
+        code = ord(prefix[-1]) + 1
+        if code <= 0x10FFFF:
+            if 0xD800 <= code <= 0xDFFF:
+                code = 0xE000  # Surrogates cannot be stored; skip to the next real character.
+            return prefix[:-1] + chr(code)
+        prefix = prefix[:-1]
+    return "\U0010ffff" * 2
+
+
+def dir_prefix(dir_key: str) -> str:
+    """What every key below ``dir_key`` starts with."""
+    return "/" if dir_key == "/" else dir_key + "/"
+
+
+def regex_literal_prefix(regex: str) -> str:
+    """The literal text every full match of ``regex`` starts with ('' if none is certain)."""
+    out: list[str] = []
+    i = 0
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\" and i + 1 < len(regex) and regex[i + 1].isascii():
+            if regex[i + 1].isalnum():
+                break  # A class escape such as \d: not a literal.
+            literal, i = regex[i + 1], i + 2
+        elif ch.isalnum() or ch == "/" or not ch.isascii():
+            literal, i = ch, i + 1
+        else:
+            break
+        if i < len(regex) and regex[i] in "*+?{":
+            break  # The character just read is optional or repeated.
+        out.append(literal)
+    return "".join(out)
+
+
+def _window(dir_key: str, regex: str | None, rel_prefix: str) -> dict[str, Any] | None:
+    """Key range to scan for paths below ``dir_key`` matching ``regex``; None: no match."""
+    lo = dir_prefix(dir_key)
+    start = lo
+    if regex is not None:
+        literal = regex_literal_prefix(regex)
+        if literal.startswith(rel_prefix):
+            start = lo + literal[len(rel_prefix) :]
+        elif not rel_prefix.startswith(literal):
+            return None
+    return {"lo": lo, "first": start, "past": prefix_end(start), "start": len(lo) + 1}
+
+
+_RANGE = "key > :lo AND key >= :first AND key < :past"
+
+
+def _regex_filter(dialect: Dialect, regex: str) -> tuple[str, str]:
+    """SQL testing ``rel_prefix + relative key`` against a full-match ``regex``."""
+    if dialect == "sqlite":  # regexp() is Python's re.search, registered per connection.
+        return "regexp(:pattern, :rel_prefix || substr(key, :start))", rf"^(?:{regex})\Z"
+    return "(CAST(:rel_prefix AS text) || substr(key, :start)) ~ :pattern", f"^(?:{regex})$"
+
+
+def _write_params(namespace: Namespace, key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of a write: the value and the file columns derived from it."""
+    file = file_from_value(value)
+    parent = None
+    if key.startswith("/") and key != "/":
+        parent = key.rsplit("/", 1)[0] or "/"
+    return {
+        "ns": encode_namespace(namespace),
+        "key": key,
+        "value": json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+        # ISO 8601 UTC with microseconds: sorts correctly as text too.
+        "now": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "parent": parent,
+        "encoding": file.encoding,
+        "size": stored_size(file),
+        "modified_at": file.modified_at or None,
+        # Only a value holding its text in another form (the old list of lines) needs it.
+        "text_override": None if isinstance(value.get("content"), str) else file.content,
+    }
+
+
+def _upsert(dialect: Dialect, *, conflict: str) -> str:
+    return (
+        f"INSERT INTO deepmemory_items ({_ITEM_COLUMNS}, version, parent, encoding, size, "
+        f"modified_at, text_override) VALUES (:ns, :key, {_VALUE[dialect]}, {_NOW[dialect]}, "
+        f"{_NOW[dialect]}, {_NEXT_VERSION[dialect]}, :parent, :encoding, :size, :modified_at, "
+        f":text_override) ON CONFLICT (namespace, key) {conflict} RETURNING version"
+    )
+
+
+def _conflict_update(value_sql: str) -> str:
+    return (
+        f"DO UPDATE SET value = {value_sql}, updated_at = excluded.updated_at, "
+        "version = excluded.version, parent = excluded.parent, encoding = excluded.encoding, "
+        "size = excluded.size, modified_at = excluded.modified_at, "
+        "text_override = excluded.text_override"
+    )
+
+
+# -- BaseStore operations ----------------------------------------------------------------
+
+
+def _decode_value(dialect: Dialect, raw: Any) -> dict[str, Any]:
+    return json.loads(raw) if dialect == "sqlite" else raw  # type: ignore[no-any-return]  # jsonb arrives decoded
+
+
+def _decode_time(raw: Any) -> datetime:
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else raw  # timestamptz: a datetime
+
+
+def _item(dialect: Dialect, row: Row) -> Item:
+    value, created, updated = _decode_value(dialect, row[2]), row[3], row[4]
+    namespace, key = decode_namespace(row[0]), row[1]
+    return Item(
+        namespace=namespace,
+        key=key,
+        value=value,
+        created_at=_decode_time(created),
+        updated_at=_decode_time(updated),
+    )
+
+
+def _search_item(dialect: Dialect, row: Row) -> SearchItem:
+    item = _item(dialect, row)
+    return SearchItem(item.namespace, item.key, item.value, item.created_at, item.updated_at)
+
+
+def _namespace_condition(prefix: Sequence[str], params: dict[str, Any]) -> str:
+    if not prefix:
+        return "TRUE"
+    params["ns"] = ns = encode_namespace(tuple(prefix))
+    params["ns_lo"], params["ns_hi"] = ns + ".", ns + "/"
+    return "(namespace = :ns OR (namespace > :ns_lo AND namespace < :ns_hi))"
+
+
+def _json_path(dialect: Dialect, path: list[str]) -> Any:
+    if dialect == "postgres":
+        return path
+    if any('"' in part for part in path):
+        raise ValueError(f"SQLiteStore cannot filter on a key containing '\"': {path!r}.")
+    return "$" + "".join(f'."{part}"' for part in path)
+
+
+def _compare(dialect: Dialect, path: list[str], op: str, want: Any, params: dict[str, Any]) -> str:
+    """One filter condition on the value at ``path`` (LangGraph's operators)."""
+    n = len(params)
+    params[f"p{n}"], params[f"v{n}"] = _json_path(dialect, path), want
+    p, v = f":p{n}", f":v{n}"
+    if op in ("$eq", "$ne"):
+        if dialect == "postgres":
+            params[f"v{n}"] = json.dumps(want)
+            sign = "=" if op == "$eq" else "<>"
+            return f"COALESCE(value #> {p}, CAST('null' AS jsonb)) {sign} CAST({v} AS jsonb)"
+        kind = f"json_type(value, {p})"
+        if want is None:
+            eq = f"({kind} IS NULL OR {kind} = 'null')"
+        elif isinstance(want, bool):
+            eq, params[f"v{n}"] = f"{kind} = {v}", "true" if want else "false"
+        elif isinstance(want, int | float):
+            eq = f"({kind} IN ('integer', 'real') AND json_extract(value, {p}) = {v})"
+        elif isinstance(want, str):
+            eq = f"({kind} = 'text' AND json_extract(value, {p}) = {v})"
+        else:
+            params[f"v{n}"] = json.dumps(want, separators=(",", ":"))
+            eq = f"({kind} IN ('array', 'object') AND json_extract(value, {p}) = json({v}))"
+        return eq if op == "$eq" else f"NOT COALESCE({eq}, 0)"
+    order = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}.get(op)
+    if order is None:
+        raise ValueError(f"Unsupported filter operator {op!r}; use $eq, $ne, $gt, $gte, $lt, $lte.")
+    numeric = isinstance(want, int | float) and not isinstance(want, bool)
+    if not numeric and not isinstance(want, str):
+        raise ValueError(f"Filter {op} needs a number or a string, got {want!r}.")
+    if dialect == "sqlite":
+        kinds = "('integer', 'real')" if numeric else "('text')"
+        return f"(json_type(value, {p}) IN {kinds} AND json_extract(value, {p}) {order} {v})"
+    if numeric:
+        params[f"v{n}"] = float(want)
+        typed = f"CASE WHEN jsonb_typeof(value #> {p}) = 'number' THEN (value #>> {p})::float8 END"
+        return f"{typed} {order} {v}"
+    typed = f"CASE WHEN jsonb_typeof(value #> {p}) = 'string' THEN value #>> {p} END"
+    return f'{typed} COLLATE "C" {order} CAST({v} AS text)'
+
+
+def _filter_conditions(
+    dialect: Dialect, path: list[str], want: Any, params: dict[str, Any]
+) -> list[str]:
+    if isinstance(want, dict) and any(str(k).startswith("$") for k in want):
+        return [_compare(dialect, path, op, v, params) for op, v in want.items()]
+    if isinstance(want, dict):
+        return [
+            c for k, v in want.items() for c in _filter_conditions(dialect, [*path, k], v, params)
+        ]
+    return [_compare(dialect, path, "$eq", want, params)]
+
+
+def _matches(condition: MatchCondition, namespace: Namespace) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    if condition.match_type == "suffix":
+        namespace, path = namespace[::-1], path[::-1]
+    return all(p == "*" or n == p for n, p in zip(namespace, path, strict=False))
+
+
+def _finish_namespaces(op: ListNamespacesOp, rows: list[Row]) -> list[Namespace]:
+    found = sorted(decode_namespace(row[0]) for row in rows)
+    conditions = op.match_conditions or ()
+    found = [ns for ns in found if all(_matches(c, ns) for c in conditions)]
+    if op.max_depth is not None:
+        found = sorted({ns[: op.max_depth] for ns in found})
+    return found[op.offset : op.offset + op.limit]
+
+
+def plan_op(dialect: Dialect, op: Op, engine: str) -> Step[Result]:
+    """The step answering one LangGraph store operation."""
+    validate_op_namespace(op)
+    params: dict[str, Any]
+    if isinstance(op, GetOp):
+        params = {"ns": encode_namespace(op.namespace), "key": op.key}
+        sql = f"SELECT {_ITEM_COLUMNS} FROM deepmemory_items WHERE namespace = :ns AND key = :key"
+        return _step(dialect, sql, params, lambda rows: _item(dialect, rows[0]) if rows else None)
+    if isinstance(op, PutOp):
+        if op.value is None:
+            params = {"ns": encode_namespace(op.namespace), "key": op.key}
+            sql = "DELETE FROM deepmemory_items WHERE namespace = :ns AND key = :key"
+            return _step(dialect, sql, params, lambda rows: None, write=True)
+        params = _write_params(op.namespace, op.key, dict(op.value))
+        sql = _upsert(dialect, conflict=_conflict_update("excluded.value"))
+        return _step(dialect, sql, params, lambda rows: None, write=True)
+    if isinstance(op, SearchOp):
+        if op.query:
+            raise NotImplementedError(
+                f"{engine} has no vector index, so search(query={op.query!r}) is not supported. "
+                "Search by namespace prefix and filter instead, or use a store with an index."
+            )
+        params = {"limit": op.limit, "offset": op.offset}
+        where = [_namespace_condition(op.namespace_prefix, params)]
+        for key, want in (op.filter or {}).items():
+            where += _filter_conditions(dialect, [key], want, params)
+        sql = (
+            f"SELECT {_ITEM_COLUMNS} FROM deepmemory_items WHERE {' AND '.join(where)} "
+            "ORDER BY updated_at DESC, namespace, key LIMIT :limit OFFSET :offset"
+        )
+        return _step(dialect, sql, params, lambda rows: [_search_item(dialect, r) for r in rows])
+    if isinstance(op, ListNamespacesOp):
+        params = {}
+        prefix: Sequence[str] = ()
+        for condition in op.match_conditions or ():
+            if condition.match_type == "prefix" and "*" not in condition.path:
+                prefix = condition.path  # Narrow by index; the rest is checked in Python.
+        in_prefix = _namespace_condition(prefix, params)
+        sql = f"SELECT DISTINCT namespace FROM deepmemory_items WHERE {in_prefix}"
+        return _step(dialect, sql, params, lambda rows: _finish_namespaces(op, rows))
+    raise TypeError(f"Unknown store operation {type(op).__name__}.")
+
+
+# -- file queries ----------------------------------------------------------------------
+
+
+def _stored_file(dialect: Dialect, rows: list[Row]) -> StoredFile | None:
+    if not rows:
+        return None
+    file = file_from_value(_decode_value(dialect, rows[0][0]))
+    file.version = int(rows[0][1])
+    return file
+
+
+def select_file(dialect: Dialect, namespace: Namespace, key: str) -> Step[StoredFile | None]:
+    """The file at ``key`` with its version."""
+    params = {"ns": encode_namespace(namespace), "key": key}
+    sql = "SELECT value, version FROM deepmemory_items WHERE namespace = :ns AND key = :key"
+    return _step(dialect, sql, params, lambda rows: _stored_file(dialect, rows))
+
+
+def write_file(
+    dialect: Dialect, namespace: Namespace, key: str, file: StoredFile, expected_version: int | None
+) -> Step[int | None]:
+    """Write a file: unconditionally, insert-if-absent (0), or compare-and-swap on version."""
+    if dialect == "postgres" and file.encoding == "utf-8" and "\x00" in file.content:
+        # PostgreSQL text cannot hold NUL: keep such a file byte-exact as binary.
+        encoded = base64.b64encode(file.content.encode("utf-8")).decode("ascii")
+        file = StoredFile(encoded, "base64", file.created_at, file.modified_at)
+    params = _write_params(namespace, key, file.to_value())
+    if expected_version is None:
+        sql = _upsert(dialect, conflict=_conflict_update(_KEEP_CREATED_AT[dialect]))
+    elif expected_version == 0:
+        sql = _upsert(dialect, conflict="DO NOTHING")
+    else:
+        # One UPDATE ... WHERE version = ?, not get-then-put.
+        params["expected"] = expected_version
+        sql = (
+            f"UPDATE deepmemory_items SET value = {_VALUE[dialect]}, updated_at = "
+            f"{_NOW[dialect]}, version = {_NEXT_VERSION[dialect]}, {_FILE_COLUMNS} "
+            "WHERE namespace = :ns AND key = :key AND version = :expected RETURNING version"
+        )
+    return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
+
+
+def _finish_list(rows: list[Row]) -> list[FileInfo]:
+    files = {r[0]: FileInfo(r[0], False, int(r[2]), r[3]) for r in rows if not r[1]}
+    dirs = [FileInfo(r[0], True) for r in rows if r[1] and r[0][:-1] not in files]
+    return sorted([*files.values(), *dirs], key=lambda e: e.path)
+
+
+def list_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[list[FileInfo]]:
+    """Direct children: files by ``parent``, subdirectories by skipping from one to the next.
+
+    Each subdirectory costs one index seek (the next key after ``dir/name/`` is at or
+    above ``dir/name0``), so the files deeper down are never read.
+    """
+    lo = dir_prefix(dir_key)
+    params: dict[str, Any] = {"ns": encode_namespace(namespace), "dir": dir_key, "lo": lo}
+    params |= {"hi": prefix_end(lo), "start": len(lo) + 1}
+    rest, find = "substr(key, :start)", _FIND[dialect]
+    probe = (
+        f"(SELECT substr({rest}, 1, {find}({rest}, '/') - 1) FROM deepmemory_items "
+        "WHERE namespace = :ns AND key {op} {bound} AND key < :hi "
+        f"AND {find}({rest}, '/') > 0 ORDER BY key LIMIT 1)"
+    )
+    lo_text = "CAST(:lo AS text)"
+    sql = (
+        f"WITH RECURSIVE subdirs(name) AS (SELECT {probe.format(op='>', bound=lo_text)} "
+        f"UNION ALL SELECT {probe.format(op='>=', bound=lo_text + ' || subdirs.name || ' + repr('0'))} "
+        "FROM subdirs WHERE subdirs.name IS NOT NULL) "
+        "SELECT key, 0, size, modified_at FROM deepmemory_items "
+        "WHERE namespace = :ns AND parent = :dir "
+        f"UNION ALL SELECT {lo_text} || name || '/', 1, NULL, NULL FROM subdirs "
+        "WHERE name IS NOT NULL"
+    )
+    return _step(dialect, sql, params, _finish_list)
+
+
+def find_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[bool]:
+    """Whether any key lies below ``dir_key``."""
+    lo = dir_prefix(dir_key)
+    params = {"ns": encode_namespace(namespace), "lo": lo, "hi": prefix_end(lo)}
+    sql = (
+        "SELECT EXISTS (SELECT 1 FROM deepmemory_items "
+        "WHERE namespace = :ns AND key > :lo AND key < :hi)"
+    )
+    return _step(dialect, sql, params, lambda rows: bool(rows[0][0]))
+
+
+def glob_files(
+    dialect: Dialect, namespace: Namespace, dir_key: str, regex: str, rel_prefix: str
+) -> Step[list[FileInfo]] | None:
+    """Files below ``dir_key`` whose relative path fully matches ``regex``; None: none can."""
+    window = _window(dir_key, regex, rel_prefix)
+    if window is None:
+        return None
+    test, pattern = _regex_filter(dialect, regex)
+    params = {"ns": encode_namespace(namespace), "rel_prefix": rel_prefix, "pattern": pattern}
+    sql = (
+        "SELECT key, size, modified_at FROM deepmemory_items "
+        f"WHERE namespace = :ns AND {_RANGE} AND {test} ORDER BY key"
+    )
+    return _step(
+        dialect, sql, params | window, lambda rows: [FileInfo(r[0], False, *r[1:]) for r in rows]
+    )
+
+
+def grep_files(
+    dialect: Dialect,
+    namespace: Namespace,
+    dir_key: str,
+    literal: str,
+    glob_regex: str | None,
+    rel_prefix: str,
+) -> Step[list[GrepMatch]] | None:
+    """Matching lines of text files below ``dir_key``, found through the grep index.
+
+    SQLite: FTS5 trigram ``MATCH`` narrows to files containing the literal (``instr``
+    alone when it is under 3 characters); lines are split in Python as ``split_lines``
+    does. PostgreSQL: ``LIKE`` over the ``pg_trgm`` index, lines split in SQL.
+    """
+    window = _window(dir_key, glob_regex, rel_prefix)
+    if window is None:
+        return None
+    params = {"ns": encode_namespace(namespace), "literal": literal, "rel_prefix": rel_prefix}
+    where = [f"namespace = :ns AND {_RANGE}"]
+    if glob_regex is not None:
+        test, params["pattern"] = _regex_filter(dialect, glob_regex)
+        where.append(test)
+    if dialect == "sqlite":
+        where.append("instr(i.grep_text, :literal) > 0")
+        source = "deepmemory_items AS i"
+        if len(literal) >= 3:
+            # CROSS JOIN makes SQLite start from the index's matches, then fetch by rowid.
+            params["fts"] = '"' + literal.replace('"', '""') + '"'
+            source = f"deepmemory_items_fts AS f CROSS JOIN {source} ON i.id = f.rowid"
+            where.append("deepmemory_items_fts MATCH :fts")
+        sql = f"SELECT key, i.grep_text FROM {source} WHERE {' AND '.join(where)} ORDER BY key"
+
+        def finish(rows: list[Row]) -> list[GrepMatch]:
+            files = [(r[0], StoredFile(str(r[1]))) for r in rows]
+            return _scan.grep(files, dir_key, literal, None, rel_prefix)
+
+        return _step(dialect, sql, params | window, finish)
+    text = "COALESCE(text_override, value ->> 'content')"  # The indexed expression.
+    params["like"] = "%" + re.sub(r"([\\%_])", r"\\\1", literal) + "%"
+    where += ["encoding = 'utf-8'", f"{text} LIKE :like ESCAPE '\\'", "strpos(line, :literal) > 0"]
+    sql = (
+        "SELECT key, n, line FROM deepmemory_items CROSS JOIN LATERAL ("
+        "SELECT n, CASE WHEN right(raw, 1) = chr(13) THEN left(raw, -1) ELSE raw END AS line "
+        f"FROM unnest(string_to_array({text}, chr(10))) WITH ORDINALITY AS u(raw, n)) AS lines "
+        f"WHERE {' AND '.join(where)} ORDER BY key, n"
+    )
+    return _step(dialect, sql, params | window, lambda rows: [GrepMatch(*r) for r in rows])
+
+
+def delete_tree(dialect: Dialect, namespace: Namespace, key: str) -> Step[list[str]]:
+    """Delete ``key`` and every key below it in one statement."""
+    lo = dir_prefix(key)
+    params = {"ns": encode_namespace(namespace), "key": key, "lo": lo, "hi": prefix_end(lo)}
+    # One index range from the file itself to the end of its directory.
+    sql = (
+        "DELETE FROM deepmemory_items WHERE namespace = :ns AND key >= :key AND key < :hi "
+        "AND (key = :key OR key > :lo) RETURNING key"
+    )
+    return _step(dialect, sql, params, lambda rows: sorted(r[0] for r in rows), write=True)
+
+
+# -- the shared store ------------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""Numbered, named schema migrations for ``SQLiteStore`` and ``PostgresStore``.
+
+Each :class:`Migration` carries the statements for both engines side by side. A
+migration runs once per database (per schema on PostgreSQL), in one transaction that
+also records its name in ``deepmemory_migrations``; migrations never change once
+released, a later one changes what an earlier one made.
+
+Several processes may start at once: on SQLite each migration takes the write lock
+first (``BEGIN IMMEDIATE``), on PostgreSQL a transaction-scoped advisory lock
+(``pg_advisory_xact_lock``); either way the loser waits, then sees the migration
+recorded and skips it.
+
+What the schema holds (both engines):
+
+* ``deepmemory_items``: one row per store item. ``value`` is the item value as JSON,
+  exactly as ``put`` received it (files use the ``StoredFile`` layout). The file
+  columns (``parent``, ``encoding``, ``size``, ``modified_at``, ``text_override``)
+  are derived from the value on every write, so items written by plain ``put`` are
+  files too. ``version`` comes from one counter per database (``deepmemory_clock``
+  on SQLite, the sequence ``deepmemory_versions`` on PostgreSQL), so a version is
+  never reused, not even by a file deleted and created again.
+* the grep index (m002): an FTS5 ``trigram`` table over the text of UTF-8 files on
+  SQLite, a ``pg_trgm`` GIN index on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change: its name and its statements for each engine."""
+
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+_SQLITE_ITEMS = """
+CREATE TABLE deepmemory_items (
+    id INTEGER PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    parent TEXT,
+    encoding TEXT NOT NULL DEFAULT 'utf-8',
+    size INTEGER NOT NULL DEFAULT 0,
+    modified_at TEXT,
+    text_override TEXT,
+    UNIQUE (namespace, key)
+)"""
+
+_SQLITE_CLOCK_TRIGGER = """
+CREATE TRIGGER deepmemory_clock_{event} AFTER {event_sql} ON deepmemory_items BEGIN
+    UPDATE deepmemory_clock SET version = new.version WHERE id = 1 AND version < new.version;
+END"""
+
+_POSTGRES_ITEMS = """
+CREATE TABLE deepmemory_items (
+    namespace text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    value jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    version bigint NOT NULL,
+    parent text COLLATE "C",
+    encoding text NOT NULL DEFAULT 'utf-8',
+    size bigint NOT NULL DEFAULT 0,
+    modified_at text,
+    text_override text,
+    PRIMARY KEY (namespace, key)
+)"""
+
+# The text grep searches: a file's content unless the value holds it in another form.
+_SQLITE_GREP_TEXT = (
+    "CASE WHEN encoding = 'utf-8' "
+    "THEN COALESCE(text_override, json_extract(value, '$.content')) END"
+)
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "m001_items",
+        sqlite=(
+            _SQLITE_ITEMS,
+            # Direct children of a directory: files by parent (subdirectories are
+            # found by range scans on the unique (namespace, key) index).
+            "CREATE INDEX deepmemory_items_parent ON deepmemory_items (namespace, parent, key)",
+            "CREATE TABLE deepmemory_clock "
+            "(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+            "INSERT INTO deepmemory_clock (id, version) VALUES (1, 0)",
+            _SQLITE_CLOCK_TRIGGER.format(event="insert", event_sql="INSERT"),
+            _SQLITE_CLOCK_TRIGGER.format(event="update", event_sql="UPDATE OF version"),
+        ),
+        postgres=(
+            _POSTGRES_ITEMS,
+            "CREATE INDEX deepmemory_items_parent ON deepmemory_items (namespace, parent, key)",
+            "CREATE SEQUENCE deepmemory_versions",
+        ),
+    ),
+    Migration(
+        "m002_grep_index",
+        sqlite=(
+            "ALTER TABLE deepmemory_items ADD COLUMN grep_text TEXT "
+            f"GENERATED ALWAYS AS ({_SQLITE_GREP_TEXT}) VIRTUAL",
+            # External content: the index holds trigrams only, the text stays in `value`.
+            "CREATE VIRTUAL TABLE deepmemory_items_fts USING fts5(grep_text, "
+            "content='deepmemory_items', content_rowid='id', "
+            "tokenize='trigram case_sensitive 1')",
+            "INSERT INTO deepmemory_items_fts (deepmemory_items_fts) VALUES ('rebuild')",
+            # Every row is indexed (NULL text indexes nothing), as FTS5 requires.
+            "CREATE TRIGGER deepmemory_fts_insert AFTER INSERT ON deepmemory_items BEGIN "
+            "INSERT INTO deepmemory_items_fts (rowid, grep_text) VALUES (new.id, new.grep_text); "
+            "END",
+            "CREATE TRIGGER deepmemory_fts_delete AFTER DELETE ON deepmemory_items BEGIN "
+            "INSERT INTO deepmemory_items_fts (deepmemory_items_fts, rowid, grep_text) "
+            "VALUES ('delete', old.id, old.grep_text); END",
+            # One trigger, so the old entry is removed before the new one is added.
+            "CREATE TRIGGER deepmemory_fts_update AFTER UPDATE ON deepmemory_items BEGIN "
+            "INSERT INTO deepmemory_items_fts (deepmemory_items_fts, rowid, grep_text) "
+            "VALUES ('delete', old.id, old.grep_text); "
+            "INSERT INTO deepmemory_items_fts (rowid, grep_text) VALUES (new.id, new.grep_text); "
+            "END",
+        ),
+        postgres=(
+            # Installed once per database, next to other extensions, not in our schema
+            # (dropping a deepmemory schema must not drop the extension).
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
+            "CREATE INDEX deepmemory_items_grep ON deepmemory_items USING gin "
+            "((COALESCE(text_override, value ->> 'content')) gin_trgm_ops) "
+            "WHERE encoding = 'utf-8'",
+        ),
+    ),
+]
+
+_SQLITE_LEDGER = (
+    "CREATE TABLE IF NOT EXISTS deepmemory_migrations "
+    "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+)
+_POSTGRES_LEDGER = (
+    "CREATE TABLE IF NOT EXISTS deepmemory_migrations "
+    "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+def _pending(until: str | None) -> list[Migration]:
+    names = [m.name for m in MIGRATIONS]
+    if until is None:
+        return list(MIGRATIONS)
+    if until not in names:
+        raise ValueError(f"Unknown migration {until!r}; known: {', '.join(names)}.")
+    return MIGRATIONS[: names.index(until) + 1]
+
+
+def applied_sqlite(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations recorded in a SQLite database, oldest first."""
+    try:
+        rows = conn.execute("SELECT name FROM deepmemory_migrations ORDER BY name").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [str(row[0]) for row in rows]
+
+
+def migrate_sqlite(conn: sqlite3.Connection, *, until: str | None = None) -> list[str]:
+    """Apply the pending migrations (up to and including ``until``); return their names.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``).
+
+    Example:
+        >>> import sqlite3
+        >>> migrate_sqlite(sqlite3.connect(":memory:", isolation_level=None))
+        ['m001_items', 'm002_grep_index']
+    """
+    wanted = _pending(until)
+    if {m.name for m in wanted} <= set(applied_sqlite(conn)):
+        return []  # The common case: no lock taken.
+    done = []
+    for migration in wanted:
+        conn.execute("BEGIN IMMEDIATE")  # Concurrent starters wait here, one at a time.
+        try:
+            conn.execute(_SQLITE_LEDGER)
+            seen = conn.execute(
+                "SELECT 1 FROM deepmemory_migrations WHERE name = ?", (migration.name,)
+            ).fetchone()
+            if seen is None:
+                for statement in migration.sqlite:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO deepmemory_migrations (name) VALUES (?)", (migration.name,)
+                )
+                done.append(migration.name)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return done
+
+
+def postgres_search_path(schema: str) -> sql.Composed:
+    """``SET search_path`` for a deepmemory schema (``public`` stays reachable for pg_trgm)."""
+    return sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
+
+
+def applied_postgres(conn: psycopg.Connection[Any], *, schema: str) -> list[str]:
+    """Names of the migrations recorded in a PostgreSQL schema, oldest first."""
+    table = sql.Identifier(schema, "deepmemory_migrations")
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".deepmemory_migrations',)
+    ).fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = conn.execute(sql.SQL("SELECT name FROM {} ORDER BY name").format(table)).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def migrate_postgres(
+    conn: psycopg.Connection[Any], *, schema: str = "public", until: str | None = None
+) -> list[str]:
+    """Create ``schema`` if needed and apply the pending migrations; return their names.
+
+    ``conn`` must be in autocommit mode; its ``search_path`` is left pointing at
+    ``schema``.
+    """
+    wanted = _pending(until)
+    if {m.name for m in wanted} <= set(applied_postgres(conn, schema=schema)):
+        conn.execute(postgres_search_path(schema))
+        return []
+    done = []
+    for migration in wanted:
+        with conn.transaction():
+            # Serialises concurrent starters on this schema until the commit.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"deepmemory:{schema}",))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            conn.execute(postgres_search_path(schema))
+            conn.execute(_POSTGRES_LEDGER)
+            seen = conn.execute(
+                "SELECT 1 FROM deepmemory_migrations WHERE name = %s", (migration.name,)
+            ).fetchone()
+            if seen is None:
+                for statement in migration.postgres:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO deepmemory_migrations (name) VALUES (%s)", (migration.name,)
+                )
+                done.append(migration.name)
+    return done

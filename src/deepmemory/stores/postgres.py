@@ -1,0 +1,347 @@
+"""PostgresStore: a LangGraph store and a file repository in PostgreSQL.
+
+Tables live in one schema (``public`` unless ``schema=`` says otherwise; see
+``migrations``), created on first use. Through :meth:`PostgresStore.checkpointer`
+LangGraph's checkpoint tables live in the same schema, so memories and thread state
+survive a restart together.
+
+Invariants:
+
+* **One class for both modes.** Blocking calls use a ``psycopg_pool.ConnectionPool``;
+  async calls an ``AsyncConnectionPool``. Both are created lazily, the async one per
+  event loop (psycopg binds it to the loop that opened it), so a store built outside
+  any loop works in ``ainvoke`` and across ``asyncio.run`` calls.
+* **Autocommit connections.** A call that runs several statements (a ``batch``) runs
+  them in one explicit transaction; a single statement is its own transaction.
+  Compare-and-swap is one ``UPDATE ... WHERE version = %s`` (or ``INSERT ... ON
+  CONFLICT DO NOTHING``), which READ COMMITTED re-checks against the latest row, so
+  concurrent edits from many processes never lose an update.
+* **NUL.** PostgreSQL text cannot hold U+0000: a text file containing it is stored as
+  binary (base64), byte-exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from deepmemory.errors import ConfigError, DeepMemoryError
+from deepmemory.stores._base import SQLStore
+from deepmemory.stores._sql import Dialect, Step
+from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
+
+# Seconds to wait for a connection from the pool before raising PoolTimeout.
+POOL_TIMEOUT = 30.0
+
+
+class PostgresStore(SQLStore):
+    """Long-term memory in PostgreSQL, for LangGraph and deepmemory's file tools.
+
+    Example:
+        >>> import os
+        >>> store = PostgresStore(connection_string=os.environ["DATABASE_URL"])  # doctest: +SKIP
+        >>> store.put(("users", "alice"), "/prefs.txt", {"content": "dark mode"})  # doctest: +SKIP
+    """
+
+    dialect: Dialect = "postgres"
+
+    def __init__(
+        self, connection_string: str, *, schema: str = "public", max_connections: int = 10
+    ) -> None:
+        """Configure the store; nothing connects until the first call.
+
+        Args:
+            connection_string: A libpq URL or ``key=value`` string.
+            schema: Schema holding the tables (created if missing).
+            max_connections: Size limit of each connection pool (at least 2).
+        """
+        if not isinstance(connection_string, str) or not connection_string:
+            raise ConfigError(
+                "PostgresStore needs a connection string such as "
+                "'postgresql://user@localhost:5432/app' (for example os.environ['DATABASE_URL'])."
+            )
+        if not schema:
+            raise ConfigError("PostgresStore(schema=...) must be a non-empty schema name.")
+        if max_connections < 2:
+            raise ConfigError(f"PostgresStore needs max_connections >= 2, got {max_connections}.")
+        self.connection_string = connection_string
+        self.schema = schema
+        self.max_connections = max_connections
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._closed = False
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        # One async pool per event loop; pools of closed loops are discarded on next use.
+        self._apools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool[Any]]] = {}
+        self._saver: PostgresCheckpointer | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"  # Never the URL: it may hold a password.
+
+    # -- connections ------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeepMemoryError(f"{self!r} is closed; create a new store to use it again.")
+
+    def _ensure_schema(self) -> None:
+        with self._lock:
+            self._check_open()
+            if self._migrated:
+                return
+            try:
+                with psycopg.connect(self.connection_string, autocommit=True) as conn:
+                    migrate_postgres(conn, schema=self.schema)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise ConfigError(
+                    f"PostgresStore could not create its tables in schema {self.schema!r}: "
+                    f"{exc}. Grant this user CREATE on the database, or have an administrator "
+                    "run 'CREATE EXTENSION pg_trgm' once."
+                ) from exc
+            self._migrated = True
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(postgres_search_path(self.schema))
+
+    async def _aconfigure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(postgres_search_path(self.schema))
+
+    def _pool_options(self) -> dict[str, Any]:
+        return {
+            "conninfo": self.connection_string,
+            "min_size": 1,
+            "max_size": self.max_connections,
+            "kwargs": {"autocommit": True},
+            "timeout": POOL_TIMEOUT,
+        }
+
+    def _sync_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        if self._pool is None or not self._migrated:
+            self._ensure_schema()
+            with self._lock:
+                self._check_open()
+                if self._pool is None:
+                    self._pool = ConnectionPool(
+                        configure=self._configure, open=True, **self._pool_options()
+                    )
+        return self._pool
+
+    async def _open_async_pool(self) -> AsyncConnectionPool[Any]:
+        if not self._migrated:
+            await asyncio.to_thread(self._ensure_schema)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            configure=self._aconfigure, open=False, **self._pool_options()
+        )
+        # wait=True: the first connection is made here, not by a background task. A
+        # connect in flight when the loop shuts down swallows the cancellation in
+        # psycopg_pool's worker and hangs asyncio.run().
+        await pool.open(wait=True, timeout=POOL_TIMEOUT)
+        return pool
+
+    async def _async_pool(self) -> AsyncConnectionPool[Any]:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        for old in list(self._apools):  # A copy: other threads may run other loops.
+            if old.is_closed() and (stale := self._apools.pop(old, None)) is not None:
+                _discard(stale)
+        task = self._apools.get(loop)
+        if task is None or (task.done() and _opened(task) is None):
+            # One opening per loop, shared by every coroutine that asks meanwhile.
+            task = loop.create_task(self._open_async_pool())
+            self._apools[loop] = task
+        return await asyncio.shield(task)
+
+    def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        with self._sync_pool().connection() as conn:
+            if len(steps) == 1:
+                return [_run(conn, steps[0])]
+            with conn.transaction():
+                return [_run(conn, step) for step in steps]
+
+    async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        pool = await self._async_pool()
+        async with pool.connection() as conn:
+            if len(steps) == 1:
+                return [await _arun(conn, steps[0])]
+            async with conn.transaction():
+                return [await _arun(conn, step) for step in steps]
+
+    # -- checkpointer and lifetime ----------------------------------------------------
+
+    def checkpointer(self) -> PostgresCheckpointer:
+        """LangGraph's checkpointer on this database and schema, for ``invoke`` and ``ainvoke``.
+
+        Its tables are created (``setup()``) on the first call; the same object is
+        returned on every call.
+
+        Example:
+            >>> saver = store.checkpointer()  # doctest: +SKIP
+        """
+        pool = self._sync_pool()
+        with self._lock:
+            if self._saver is None:
+                saver = PostgresCheckpointer(self, pool)
+                # setup() cannot run in a transaction (CREATE INDEX CONCURRENTLY): serialise
+                # concurrent starters with a session-level advisory lock instead.
+                with pool.connection() as conn:
+                    key = f"deepmemory-checkpoints:{self.schema}"
+                    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+                    try:
+                        saver.setup()
+                    finally:
+                        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+                self._saver = saver
+            return self._saver
+
+    def close(self) -> None:
+        """Close the connection pools (async pools whose loop is still usable, too)."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+            tasks = list(self._apools.items())
+            self._apools.clear()
+        if pool is not None:
+            pool.close()
+        for loop, task in tasks:
+            if loop.is_closed():
+                _discard(task)
+            elif (apool := _opened(task)) is not None:
+                if loop.is_running():
+                    loop.call_soon_threadsafe(loop.create_task, apool.close())
+                    continue
+                closing = apool.close()
+                try:
+                    loop.run_until_complete(closing)
+                except RuntimeError:  # Another loop runs in this thread: free the sockets.
+                    closing.close()
+                    _discard(task)
+
+    async def aclose(self) -> None:
+        """Close the pools, awaiting this event loop's async pool."""
+        task = self._apools.pop(asyncio.get_running_loop(), None)
+        if task is not None and (apool := _opened(task)) is not None:
+            await apool.close()
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _opened(task: asyncio.Task[AsyncConnectionPool[Any]]) -> AsyncConnectionPool[Any] | None:
+    """The pool a finished opening task produced, or None (still opening, failed, cancelled)."""
+    if not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
+
+
+def _discard(task: asyncio.Task[AsyncConnectionPool[Any]]) -> None:
+    """Free the connections of an async pool whose event loop is closed.
+
+    ``pool.close()`` needs that loop, so close the sockets directly rather than
+    leaving them open until garbage collection.
+    """
+    if (apool := _opened(task)) is not None:
+        for conn in list(getattr(apool, "_pool", ())):  # psycopg_pool's idle connections
+            conn.pgconn.finish()
+
+
+def _run(conn: psycopg.Connection[Any], step: Step[Any]) -> Any:
+    sql, params = step.query
+    cur = conn.execute(sql, params)
+    return step.finish(cur.fetchall() if cur.description is not None else [])
+
+
+async def _arun(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> Any:
+    sql, params = step.query
+    cur = await conn.execute(sql, params)
+    return step.finish(await cur.fetchall() if cur.description is not None else [])
+
+
+class PostgresCheckpointer(PostgresSaver):
+    """LangGraph's ``PostgresSaver`` on the store's pool that also serves ``ainvoke``.
+
+    Sync methods are ``PostgresSaver``'s; async ones delegate to an
+    ``AsyncPostgresSaver`` on the store's async pool for the running event loop.
+    """
+
+    def __init__(self, store: PostgresStore, pool: ConnectionPool[psycopg.Connection[Any]]):
+        """Wrap ``store``'s blocking pool; the async saver is made per event loop."""
+        # The saver sets dict rows per cursor and needs only autocommit connections.
+        super().__init__(pool)
+        self._store = store
+        self._async: dict[asyncio.AbstractEventLoop, AsyncPostgresSaver] = {}
+
+    async def _aio(self) -> AsyncPostgresSaver:
+        loop = asyncio.get_running_loop()
+        for old in list(self._async):
+            if old.is_closed():
+                self._async.pop(old, None)  # Its pool is discarded by the store.
+        saver = self._async.get(loop)
+        if saver is None:
+            saver = AsyncPostgresSaver(await self._store._async_pool(), serde=self.serde)
+            self._async[loop] = saver
+        return saver
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async ``get_tuple``."""
+        return await (await self._aio()).aget_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async ``list``."""
+        saver = await self._aio()
+        async for item in saver.alist(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async ``put``."""
+        return await (await self._aio()).aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async ``put_writes``."""
+        await (await self._aio()).aput_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async ``delete_thread``."""
+        await (await self._aio()).adelete_thread(thread_id)

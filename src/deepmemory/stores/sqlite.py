@@ -1,0 +1,264 @@
+"""SQLiteStore: a LangGraph store and a file repository in one SQLite file.
+
+Everything lives in the one database file (schema in ``migrations``): the items, the
+grep index, and, through :meth:`SQLiteStore.checkpointer`, LangGraph's checkpoint
+tables, so memories and thread state survive a restart together.
+
+Invariants:
+
+* **Shared by processes.** WAL mode, a busy timeout, and every write in a
+  ``BEGIN IMMEDIATE`` transaction (the write lock is taken before anything is read,
+  so two writers never deadlock upgrading a read lock). Edits are compare-and-swap
+  on ``version``, so concurrent appends from several processes all land.
+* **Durable.** ``synchronous=FULL``: a write that returned is on disk; it survives the
+  process being killed and the machine losing power.
+* **Thread-safe.** One connection per thread (SQLite connections are not shared);
+  async methods run the blocking calls in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from deepmemory.errors import ConfigError, DeepMemoryError
+from deepmemory.stores._base import SQLStore
+from deepmemory.stores._sql import Dialect, Step
+from deepmemory.stores.migrations import migrate_sqlite
+
+# RETURNING (3.35), generated columns (3.31), the FTS5 trigram tokenizer (3.34).
+MIN_SQLITE_VERSION = (3, 35, 0)
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, text: str | None) -> bool:
+    """SQLite's ``REGEXP`` (``text REGEXP pattern``): Python ``re.search``."""
+    return text is not None and _compiled(pattern).search(text) is not None
+
+
+class SQLiteStore(SQLStore):
+    """Long-term memory in one SQLite file, for LangGraph and deepmemory's file tools.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "memory.db"
+        >>> with SQLiteStore(path) as store:
+        ...     store.put(("users", "alice"), "/prefs.txt", {"content": "dark mode"})
+        ...     store.get(("users", "alice"), "/prefs.txt").value["content"]
+        'dark mode'
+    """
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ) -> None:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+        Args:
+            path: The database file; missing parent directories are created.
+            timeout: Seconds to wait for another process's write lock.
+            synchronous: ``FULL`` (default) survives power loss; ``NORMAL`` only a
+                crash of the process, and commits faster.
+        """
+        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+            raise ConfigError(
+                f"SQLiteStore needs SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer; "
+                f"this Python has {sqlite3.sqlite_version}. Upgrade Python or install pysqlite3."
+            )
+        text = os.fspath(path)
+        if text == "" or text == ":memory:" or text.startswith("file:"):
+            raise ConfigError(
+                f"SQLiteStore needs a file path, not {text!r}. For a throwaway store use a "
+                "file in a temporary directory, or langgraph's InMemoryStore."
+            )
+        self.path = Path(text).expanduser()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot create the directory for SQLiteStore({text!r}): {exc.strerror}."
+            ) from exc
+        self.timeout = timeout
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: set[sqlite3.Connection] = set()
+        self._saver: SQLiteCheckpointer | None = None
+        self._closed = False
+        migrate_sqlite(self._connection())
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    def _connect(self, *, for_checkpoints: bool = False) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.timeout,
+                # Ours: autocommit, transactions explicit (BEGIN IMMEDIATE for writes).
+                # SqliteSaver's: the implicit transactions it commits itself.
+                isolation_level="DEFERRED" if for_checkpoints else None,
+                check_same_thread=False,  # Closed by close(), possibly from another thread.
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise ConfigError(f"Cannot open SQLite database {str(self.path)!r}: {exc}.") from exc
+        conn.create_function("regexp", 2, _regexp, deterministic=True)
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise DeepMemoryError(f"{self!r} is closed; create a new store to use it again.")
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None:
+            held = _ThreadConnection(self._connect(), self._connections)
+            self._local.held = held
+        return held.conn
+
+    def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        conn = self._connection()
+        if len(steps) == 1 and not steps[0].write:
+            return [_run(conn, steps[0])]
+        # IMMEDIATE takes the write lock up front: no lock upgrade, so no deadlock.
+        conn.execute("BEGIN IMMEDIATE" if any(s.write for s in steps) else "BEGIN")
+        try:
+            results = [_run(conn, step) for step in steps]
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full).
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return results
+
+    async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        return await asyncio.to_thread(self._execute, steps)
+
+    def checkpointer(self) -> SQLiteCheckpointer:
+        """LangGraph's checkpointer on this database file, for ``invoke`` and ``ainvoke``.
+
+        Thread state then survives a restart together with the memories. The same
+        object is returned on every call; ``close()`` closes it.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> store = SQLiteStore(pathlib.Path(tempfile.mkdtemp()) / "memory.db")
+            >>> saver = store.checkpointer()  # create_agent(..., checkpointer=saver)
+            >>> store.close()
+        """
+        with self._lock:
+            if self._closed:
+                raise DeepMemoryError(f"{self!r} is closed; create a new store to use it again.")
+            if self._saver is None:
+                saver = SQLiteCheckpointer(self._connect(for_checkpoints=True))
+                saver.setup()
+                self._saver = saver
+            return self._saver
+
+    def close(self) -> None:
+        """Close every connection of this store (and of its checkpointer)."""
+        with self._lock:
+            self._closed = True
+            connections = [*self._connections.copy(), *([self._saver.conn] if self._saver else [])]
+            self._connections.clear()
+            self._saver = None
+        for conn in connections:
+            conn.close()
+
+
+class _ThreadConnection:
+    """One thread's connection, closed when that thread ends (or by ``close()``)."""
+
+    def __init__(self, conn: sqlite3.Connection, registry: set[sqlite3.Connection]) -> None:
+        self.conn, self.registry = conn, registry
+        registry.add(conn)  # set.add and discard are atomic: no lock needed.
+
+    def __del__(self) -> None:
+        # Runs when the thread's locals are dropped: no connection outlives its thread.
+        self.registry.discard(self.conn)
+        self.conn.close()
+
+
+def _run(conn: sqlite3.Connection, step: Step[Any]) -> Any:
+    sql, params = step.query
+    return step.finish(conn.execute(sql, params).fetchall())
+
+
+class SQLiteCheckpointer(SqliteSaver):
+    """LangGraph's ``SqliteSaver`` that also serves ``ainvoke``.
+
+    ``SqliteSaver`` refuses async calls; here they run its (locked, thread-safe) sync
+    methods in a worker thread, so one checkpointer serves both modes.
+    """
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async ``get_tuple``."""
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async ``list``."""
+
+        def collect() -> list[CheckpointTuple]:
+            return list(self.list(config, filter=filter, before=before, limit=limit))
+
+        for item in await asyncio.to_thread(collect):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async ``put``."""
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async ``put_writes``."""
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async ``delete_thread``."""
+        await asyncio.to_thread(self.delete_thread, thread_id)

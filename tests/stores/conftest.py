@@ -1,0 +1,105 @@
+"""Fixtures for our stores: a fresh SQLite file per test, a PostgreSQL schema per session.
+
+PostgreSQL tests use the server named by ``DEEPMEMORY_TEST_POSTGRES_URL``: without it
+(or when it cannot be reached) they skip with the reason locally and fail under
+``CI=true``. They share one schema created for this session (dropped at the end) and
+empty its tables after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from deepmemory.stores import PostgresStore, SQLiteStore
+from deepmemory.stores._base import SQLStore
+from tests.conftest import POSTGRES_ENV, postgres_url
+
+STORE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A reachable PostgreSQL URL (skip locally, fail under CI=true otherwise)."""
+    url = postgres_url()
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL from {POSTGRES_ENV} is unreachable: {str(exc).strip()}"
+        if _in_ci():
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A schema of its own for this test session."""
+    schema = f"deepmemory_test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    drop_schema(pg_url, schema)
+
+
+def drop_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _empty_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> ALL(%s)",
+            (schema, ["deepmemory_migrations", "checkpoint_migrations"]),
+        ).fetchall()
+        if tables:
+            names = sql.SQL(", ").join(sql.Identifier(schema, t) for (t,) in tables)
+            conn.execute(sql.SQL("TRUNCATE {}").format(names))
+
+
+@pytest.fixture
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[str], SQLStore]]:
+    """``make_store(kind)``: a new store of that kind; every one is closed after the test."""
+    made: list[SQLStore] = []
+    pg: list[tuple[str, str]] = []
+
+    def make(kind: str) -> SQLStore:
+        store: SQLStore
+        if kind == "sqlite":
+            store = SQLiteStore(tmp_path / "memory.db")
+        else:
+            url = request.getfixturevalue("pg_url")
+            schema = request.getfixturevalue("pg_schema")
+            store = PostgresStore(url, schema=schema)
+            pg.append((url, schema))
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+    for url, schema in set(pg):
+        _empty_schema(url, schema)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each store engine in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store(make_store: Callable[[str], SQLStore], store_kind: str) -> SQLStore:
+    """A fresh, empty store of each kind."""
+    return make_store(store_kind)

@@ -1,0 +1,177 @@
+"""Our stores are LangGraph stores: every BaseStore operation, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from langgraph.store.base import (
+    GetOp,
+    InvalidNamespaceError,
+    ListNamespacesOp,
+    MatchCondition,
+    PutOp,
+    SearchOp,
+)
+from langgraph.store.memory import InMemoryStore
+
+
+def test_put_then_get_returns_the_value_and_timestamps(store):
+    store.put(("users", "alice"), "prefs", {"theme": "dark", "n": 1})
+    item = store.get(("users", "alice"), "prefs")
+    assert item.value == {"theme": "dark", "n": 1}
+    assert item.namespace == ("users", "alice") and item.key == "prefs"
+    assert item.created_at == item.updated_at
+
+
+def test_a_second_put_replaces_the_value_and_keeps_the_creation_time(store):
+    store.put(("a",), "k", {"v": 1})
+    first = store.get(("a",), "k")
+    store.put(("a",), "k", {"v": 2})
+    second = store.get(("a",), "k")
+    assert second.value == {"v": 2}
+    assert second.created_at == first.created_at and second.updated_at > first.updated_at
+
+
+def test_get_of_a_missing_key_returns_none(store):
+    assert store.get(("a",), "nope") is None
+
+
+def test_delete_and_put_none_remove_the_item(store):
+    store.put(("a",), "k", {"v": 1})
+    store.delete(("a",), "k")
+    assert store.get(("a",), "k") is None
+    store.put(("a",), "k", {"v": 1})
+    store.batch([PutOp(("a",), "k", None)])
+    assert store.get(("a",), "k") is None
+
+
+def test_search_matches_a_namespace_prefix_by_whole_labels(store):
+    store.put(("a",), "1", {"v": 1})
+    store.put(("a", "b"), "2", {"v": 2})
+    store.put(("ab",), "3", {"v": 3})
+    store.put(("a_",), "4", {"v": 4})
+    assert {i.key for i in store.search(("a",))} == {"1", "2"}
+    assert {i.key for i in store.search(("a", "b"))} == {"2"}
+    assert {i.key for i in store.search(())} == {"1", "2", "3", "4"}
+    assert [i.score for i in store.search(("a",))] == [None, None]
+
+
+def test_search_filters_on_top_level_value_keys(store):
+    for i in range(6):
+        store.put(("f",), f"k{i}", {"n": i, "kind": "even" if i % 2 == 0 else "odd", "tag": None})
+    keys = lambda **kw: sorted(i.key for i in store.search(("f",), **kw))  # noqa: E731
+    assert keys(filter={"kind": "even"}) == ["k0", "k2", "k4"]
+    assert keys(filter={"n": 3}) == ["k3"]
+    assert keys(filter={"n": {"$gt": 3}}) == ["k4", "k5"]
+    assert keys(filter={"n": {"$gte": 1, "$lt": 3}}) == ["k1", "k2"]
+    assert keys(filter={"n": {"$lte": 0}}) == ["k0"]
+    assert keys(filter={"kind": {"$ne": "even"}}) == ["k1", "k3", "k5"]
+    assert keys(filter={"tag": None, "kind": "odd"}) == ["k1", "k3", "k5"]
+    assert keys(filter={"missing": "x"}) == []
+
+
+def test_search_pages_with_limit_and_offset_most_recent_first(store):
+    for i in range(5):
+        store.put(("p",), f"k{i}", {"i": i})
+    assert [i.key for i in store.search(("p",), limit=2)] == ["k4", "k3"]
+    assert [i.key for i in store.search(("p",), limit=2, offset=2)] == ["k2", "k1"]
+    assert [i.key for i in store.search(("p",), limit=10, offset=4)] == ["k0"]
+
+
+def test_search_with_a_query_is_refused_clearly(store):
+    with pytest.raises(NotImplementedError, match="vector index"):
+        store.search(("a",), query="what does alice like?")
+
+
+def test_list_namespaces_with_prefix_suffix_depth_and_paging(store):
+    for ns in [("a", "b", "c"), ("a", "b", "d"), ("a", "x"), ("b", "c"), ("a_b",)]:
+        store.put(ns, "k", {"v": 1})
+    assert store.list_namespaces() == [
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+        ("a", "x"),
+        ("a_b",),
+        ("b", "c"),
+    ]
+    assert store.list_namespaces(prefix=("a",)) == [("a", "b", "c"), ("a", "b", "d"), ("a", "x")]
+    assert store.list_namespaces(suffix=("c",)) == [("a", "b", "c"), ("b", "c")]
+    assert store.list_namespaces(prefix=("a", "*", "d")) == [("a", "b", "d")]
+    assert store.list_namespaces(max_depth=2) == [("a", "b"), ("a", "x"), ("a_b",), ("b", "c")]
+    assert store.list_namespaces(limit=2, offset=1) == [("a", "b", "d"), ("a", "x")]
+
+
+def test_a_batch_runs_its_operations_in_order(store):
+    results = store.batch(
+        [
+            PutOp(("a",), "k", {"v": 1}),
+            GetOp(("a",), "k"),
+            PutOp(("a",), "k", {"v": 2}),
+            SearchOp(("a",)),
+            PutOp(("a",), "k", None),
+            GetOp(("a",), "k"),
+            ListNamespacesOp(),
+        ]
+    )
+    assert results[0] is None and results[1].value == {"v": 1}
+    assert [i.value for i in results[3]] == [{"v": 2}]
+    assert results[5] is None and results[6] == []
+
+
+@pytest.mark.parametrize("namespace", [("a.b",), ("a", "")])
+def test_namespaces_langgraph_forbids_are_refused_even_inside_batch(store, namespace):
+    with pytest.raises(InvalidNamespaceError):
+        store.batch([PutOp(namespace, "k", {"v": 1})])
+
+
+def test_unicode_and_nested_values_round_trip(store):
+    value = {"text": "héllo 👋 日本", "nested": {"list": [1, 2.5, None, True]}, "empty": {}}
+    store.put(("ü",), "ключ", value)
+    assert store.get(("ü",), "ключ").value == value
+
+
+def test_every_operation_works_through_the_async_api(store):
+    async def scenario():
+        await store.aput(("a", "b"), "k", {"v": 1})
+        await store.aput(("a",), "j", {"v": 2})
+        got = await store.aget(("a", "b"), "k")
+        found = await store.asearch(("a",), filter={"v": 2})
+        spaces = await store.alist_namespaces(prefix=("a",))
+        await store.adelete(("a", "b"), "k")
+        gone = await store.aget(("a", "b"), "k")
+        results = await store.abatch([GetOp(("a",), "j"), SearchOp(("a",), limit=1)])
+        return got, found, spaces, gone, results
+
+    got, found, spaces, gone, results = asyncio.run(scenario())
+    assert got.value == {"v": 1} and [i.key for i in found] == ["j"]
+    assert spaces == [("a",), ("a", "b")] and gone is None
+    assert results[0].value == {"v": 2} and [i.key for i in results[1]] == ["j"]
+
+
+def test_async_calls_work_again_in_a_second_event_loop(store):
+    asyncio.run(store.aput(("a",), "k", {"v": 1}))
+    assert asyncio.run(store.aget(("a",), "k")).value == {"v": 1}
+
+
+def test_random_operations_give_the_same_answers_as_the_in_memory_store(store):
+    memory = InMemoryStore()
+    rng = random.Random(7)
+    namespaces = [("a",), ("a", "b"), ("a", "b", "c"), ("ab",), ("a_",), ("x", "a")]
+    for _ in range(300):
+        ns, key = rng.choice(namespaces), f"k{rng.randrange(8)}"
+        value = None if rng.random() < 0.2 else {"n": rng.randrange(4), "s": rng.choice("xyz")}
+        for s in (store, memory):
+            s.batch([PutOp(ns, key, value)])
+    queries = [
+        SearchOp(prefix, flt, 1000, 0)
+        for prefix in [(), ("a",), ("a", "b"), ("x",)]
+        for flt in [None, {"n": 2}, {"s": {"$ne": "x"}}, {"n": {"$gte": 1}, "s": "y"}]
+    ]
+    for query in queries:
+        ours = {(i.namespace, i.key, str(i.value)) for i in store.batch([query])[0]}
+        theirs = {(i.namespace, i.key, str(i.value)) for i in memory.batch([query])[0]}
+        assert ours == theirs, query
+    for conditions, depth in [((), None), ((MatchCondition("suffix", ("b",)),), None), ((), 1)]:
+        op = ListNamespacesOp(conditions, depth, 100, 0)
+        assert store.batch([op]) == memory.batch([op])

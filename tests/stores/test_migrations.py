@@ -1,0 +1,142 @@
+"""Migrations bring a blank or an older database up to date, once, even when raced."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+
+import psycopg
+import pytest
+from langgraph.store.base import PutOp
+
+from deepmemory.stores import MIGRATIONS, PostgresStore, SQLiteStore, _sql
+from deepmemory.stores.migrations import (
+    applied_postgres,
+    applied_sqlite,
+    migrate_postgres,
+    migrate_sqlite,
+)
+from tests.stores.conftest import drop_schema
+
+ALL = [m.name for m in MIGRATIONS]
+
+
+def test_migrations_are_numbered_and_named_in_order():
+    assert ALL == sorted(ALL) and len(set(ALL)) == len(ALL)
+    assert all(m.name[:1] == "m" and m.name[1:4].isdigit() for m in MIGRATIONS)
+    assert all(m.sqlite and m.postgres for m in MIGRATIONS)
+
+
+def test_an_unknown_target_migration_is_refused():
+    with pytest.raises(ValueError, match="m001_items"):
+        migrate_sqlite(sqlite3.connect(":memory:", isolation_level=None), until="m999_nope")
+
+
+def _old_sqlite_database(path):
+    """A database as the first release left it, holding a file written by that release."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate_sqlite(conn, until="m001_items") == ["m001_items"]
+    value = {"content": "old memory: needle\n", "encoding": "utf-8"}
+    sql, params = _sql.plan_op("sqlite", PutOp(("acme",), "/old.txt", value), "old").query
+    conn.execute(sql, params)
+    return conn
+
+
+def test_a_blank_sqlite_file_gets_every_migration(tmp_path):
+    with SQLiteStore(tmp_path / "new.db") as store:
+        assert applied_sqlite(store._connection()) == ALL
+
+
+def test_an_older_sqlite_file_is_migrated_and_its_files_become_searchable(tmp_path):
+    path = tmp_path / "old.db"
+    _old_sqlite_database(path).close()
+    with SQLiteStore(path) as store:
+        assert applied_sqlite(store._connection()) == ALL
+        assert [(m.path, m.line) for m in store.file_grep(("acme",), "/", "needle", None)] == [
+            ("/old.txt", 1)
+        ]
+        store.put(("acme",), "/new.txt", {"content": "new needle"})
+        assert len(store.file_grep(("acme",), "/", "needle", None)) == 2
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO deepmemory_items_fts(deepmemory_items_fts, rank) VALUES ('integrity-check', 1)"
+    )
+    assert migrate_sqlite(sqlite3.connect(path, isolation_level=None)) == []
+
+
+def _all_at_once(count, action):
+    """Run ``action`` in ``count`` threads released together; return what they raised."""
+    barrier, errors = threading.Barrier(count), []
+
+    def run():
+        try:
+            barrier.wait()
+            action()
+        except Exception as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_sqlite_stores_opened_at_once_apply_each_migration_once(tmp_path):
+    path = tmp_path / "race.db"
+    assert _all_at_once(8, lambda: SQLiteStore(path).close()) == []
+    conn = sqlite3.connect(path)
+    assert [r[0] for r in conn.execute("SELECT name FROM deepmemory_migrations")] == ALL
+
+
+@pytest.fixture
+def fresh_schema(pg_url):
+    schema = f"deepmemory_migrate_{uuid.uuid4().hex[:10]}"
+    yield schema
+    drop_schema(pg_url, schema)
+
+
+@pytest.mark.postgres
+def test_a_blank_postgres_schema_is_created_on_first_use(pg_url, fresh_schema):
+    store = PostgresStore(pg_url, schema=fresh_schema)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert applied_postgres(conn, schema=fresh_schema) == []
+    store.put(("a",), "k", {"v": 1})
+    store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert applied_postgres(conn, schema=fresh_schema) == ALL
+
+
+@pytest.mark.postgres
+def test_an_older_postgres_schema_is_migrated_and_its_files_become_searchable(pg_url, fresh_schema):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert migrate_postgres(conn, schema=fresh_schema, until="m001_items") == ["m001_items"]
+        value = {"content": "old memory: needle\n", "encoding": "utf-8"}
+        sql, params = _sql.plan_op("postgres", PutOp(("acme",), "/old.txt", value), "old").query
+        conn.execute(sql, params)
+    with PostgresStore(pg_url, schema=fresh_schema) as store:
+        matches = store.file_grep(("acme",), "/", "needle", None)
+        assert [(m.path, m.line) for m in matches] == [("/old.txt", 1)]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert applied_postgres(conn, schema=fresh_schema) == ALL
+        index = conn.execute(
+            "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = 'deepmemory_items_grep'",
+            (fresh_schema,),
+        ).fetchone()
+        assert index is not None
+        assert migrate_postgres(conn, schema=fresh_schema) == []
+
+
+@pytest.mark.postgres
+def test_postgres_stores_starting_at_once_apply_each_migration_once(pg_url, fresh_schema):
+    def start():
+        with PostgresStore(pg_url, schema=fresh_schema) as store:
+            store.get(("a",), "k")
+
+    assert _all_at_once(6, start) == []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{fresh_schema}"')
+        rows = conn.execute("SELECT name FROM deepmemory_migrations ORDER BY name").fetchall()
+    assert [r[0] for r in rows] == ALL
