@@ -1,28 +1,47 @@
-"""The ``deepmemory`` command.
+"""The ``deepmemory`` command: chat with an agent that remembers, and manage its memory.
+
+One module per command group: ``chat`` (``chat``, ``run``), ``memory``, ``threads``
+and ``demo``; settings in ``_config``, the database in ``_store``, terminal
+conventions (colour on a TTY only, one-line errors, exit codes) in ``_terminal``.
 
 Example:
-    $ deepmemory demo
+    $ deepmemory chat
 """
 
 from __future__ import annotations
 
 import typer
 
+from deepmemory.cli.chat import chat, run
 from deepmemory.cli.demo import demo
+from deepmemory.cli.memory import memory_app
+from deepmemory.cli.threads import threads_app
 
 app = typer.Typer(
     name="deepmemory",
-    help="Long-term memory for LLM agents.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,  # never print locals (API keys) in a traceback
 )
+app.command()(chat)
+app.command()(run)
+app.add_typer(memory_app)
+app.add_typer(threads_app)
 app.command()(demo)
 
 
 @app.callback()
 def _root() -> None:
-    """Long-term memory for LLM agents: run `deepmemory COMMAND -h` for each command."""
+    """Long-term memory for LLM agents: chat with an agent that remembers, manage its memory.
+
+    Settings come from options, their environment variables (DEEPMEMORY_MODEL,
+    DEEPMEMORY_DB, DEEPMEMORY_USER, ...) or ~/.config/deepmemory/config.toml.
+    Run `deepmemory COMMAND -h` for each command.
+
+    Example:
+        deepmemory chat --model openai:gpt-4.1
+    """
 
 
 def main() -> None:

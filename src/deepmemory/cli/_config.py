@@ -1,0 +1,222 @@
+"""Where the command's settings come from, and the options that carry them.
+
+Highest first: a command-line option, its environment variable (typer reads both:
+``--model`` / ``DEEPMEMORY_MODEL``), the config file, then a default:
+
+=========  ==========================  =====================  ===========================
+setting    option / variable           config.toml key        default
+=========  ==========================  =====================  ===========================
+database   ``--db`` / DEEPMEMORY_DB    ``db``                 ``<data dir>/memory.db``
+user       ``--user`` / DEEPMEMORY_USER ``user``              the OS user name
+model      ``--model`` / DEEPMEMORY_MODEL ``model``           by API key (Anthropic, OpenAI)
+base URL   ``--base-url`` / DEEPMEMORY_BASE_URL ``base_url``  the provider's own
+=========  ==========================  =====================  ===========================
+
+The config file is ``$DEEPMEMORY_CONFIG``, else ``$XDG_CONFIG_HOME/deepmemory/config.toml``,
+else ``~/.config/deepmemory/config.toml``; the data dir is ``$XDG_DATA_HOME/deepmemory``,
+else ``~/.local/share/deepmemory``. A ``--db`` starting with ``postgresql://`` selects
+PostgreSQL; anything else is a SQLite file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from langchain_core.language_models import BaseChatModel
+
+from deepmemory.agent import DEFAULT_MODELS, resolve_model
+from deepmemory.backends.store import validate_namespace
+from deepmemory.errors import ConfigError
+
+CONFIG_ENV = "DEEPMEMORY_CONFIG"
+CONFIG_KEYS = ("model", "base_url", "db", "user")
+MEMORY_PREFIX = "memories"  # memory of user U lives in namespace ("memories", U)
+_UNSAFE_IN_USER = set("./\\*?%[]{} ")
+
+# -- the options every command shares -------------------------------------------------
+
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        "-u",
+        envvar="DEEPMEMORY_USER",
+        help="Whose memory: namespace ('memories', USER). Default: config 'user', else the OS user.",
+        show_default=False,
+    ),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="DEEPMEMORY_DB",
+        help="SQLite file or postgresql:// URL. Default: config 'db', else "
+        "$XDG_DATA_HOME/deepmemory/memory.db (~/.local/share/deepmemory/memory.db).",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        envvar="DEEPMEMORY_MODEL",
+        help="Chat model as PROVIDER:NAME (openai:gpt-4.1, anthropic:claude-sonnet-4-5, "
+        "ollama:llama3.1). Default: config 'model', else by the API key that is set.",
+        show_default=False,
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="DEEPMEMORY_BASE_URL",
+        help="Endpoint of an OpenAI-compatible (or other) server for the model. Default: "
+        "config 'base_url', else the provider's (OPENAI_BASE_URL for OpenAI).",
+        show_default=False,
+    ),
+]
+ThreadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--thread",
+        "-t",
+        envvar="DEEPMEMORY_THREAD",
+        help="Conversation to resume (see `deepmemory threads ls`). Default: a new one.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What one command runs against."""
+
+    db: str
+    user: str
+    model: str | None
+    base_url: str | None
+
+    @property
+    def namespace(self) -> tuple[str, str]:
+        """The store namespace of this user's memory."""
+        return (MEMORY_PREFIX, self.user)
+
+
+def config_path() -> Path:
+    """The config file's location (it need not exist)."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "deepmemory" / "config.toml"
+
+
+def read_config(path: Path | None = None) -> dict[str, str]:
+    """The config file's settings; ``{}`` when there is no file.
+
+    Raises:
+        ConfigError: the file is not valid TOML, or holds an unknown key or a non-string.
+    """
+    path = path or config_path()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the config file {str(path)!r}: {exc}.") from None
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting {unknown[0]!r} in {str(path)!r}; the settings are "
+            f"{', '.join(CONFIG_KEYS)}."
+        )
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{key!r} in {str(path)!r} must be a string, got {value!r}.")
+    return data
+
+
+def data_dir() -> Path:
+    """Where the default database lives."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "deepmemory"
+
+
+def default_user() -> str:
+    """The OS user name, made safe for a namespace (``john.doe`` -> ``john_doe``)."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        name = "default"
+    return "".join("_" if c in _UNSAFE_IN_USER or ord(c) < 0x20 else c for c in name) or "default"
+
+
+def check_user(user: str) -> str:
+    """``user`` if it can name a memory namespace.
+
+    Raises:
+        ConfigError: it is empty or holds a character that could widen the namespace.
+    """
+    try:
+        validate_namespace((MEMORY_PREFIX, user))
+    except ConfigError:
+        raise ConfigError(
+            f"Invalid user {user!r} (--user / DEEPMEMORY_USER): use letters, digits, "
+            "'-', '_', ':' or '@', not . / \\ * ? % [ ] { } or control characters."
+        ) from None
+    return user
+
+
+def resolve(
+    *,
+    db: str | None,
+    user: str | None,
+    model: str | None = None,
+    base_url: str | None = None,
+) -> Settings:
+    """Fill what the options left unset from the config file and the defaults."""
+    config = read_config()
+    return Settings(
+        db=db or config.get("db") or str(data_dir() / "memory.db"),
+        user=check_user(user or config.get("user") or default_user()),
+        model=model or config.get("model"),
+        base_url=base_url or config.get("base_url"),
+    )
+
+
+def model_name(settings: Settings) -> str:
+    """The model the command will use.
+
+    Raises:
+        ConfigError: none is configured and no provider's API key is set.
+    """
+    name = settings.model or next(
+        (m for key, m in DEFAULT_MODELS.items() if os.environ.get(key)), None
+    )
+    if not name:
+        raise ConfigError(
+            "No model configured: pass --model openai:gpt-4.1 (or anthropic:..., ollama:...), "
+            f'set DEEPMEMORY_MODEL, put model = "..." in {config_path()}, or set '
+            "OPENAI_API_KEY or ANTHROPIC_API_KEY."
+        )
+    return name
+
+
+def chat_model(settings: Settings) -> BaseChatModel:
+    """The chat model of ``settings``, pointed at ``base_url`` when one is set.
+
+    Raises:
+        ConfigError: no model is configured, its package is missing, or it cannot be
+            created (for example its API key is not set).
+    """
+    name = model_name(settings)
+    if not settings.base_url:
+        return resolve_model(name)
+    return resolve_model(name, base_url=settings.base_url)

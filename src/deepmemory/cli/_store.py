@@ -1,0 +1,77 @@
+"""The database behind the command, and the memory backend over it.
+
+``--db`` names a SQLite file (``SQLiteStore``) or, starting with ``postgresql://``, a
+PostgreSQL database (``PostgresStore``). Both hold memories and, through their
+``checkpointer()``, the conversations' thread state.
+
+The memory of user U is the namespace ``("memories", U)``. The agent sees it as
+``/memories/`` (a ``CompositeBackend`` routes that prefix to a ``StoreBackend``; all
+other paths are the thread's scratch space), and ``deepmemory memory`` commands reach
+the very same backend, mounted at ``/memories``, so both name files alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend
+from deepmemory.cli._config import Settings
+from deepmemory.stores import PostgresStore, SQLiteStore
+
+MEMORY_MOUNT = "/memories"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+Store = SQLiteStore | PostgresStore
+
+
+def is_postgres(db: str) -> bool:
+    """Whether ``db`` is a PostgreSQL URL rather than a SQLite file."""
+    return db.startswith(POSTGRES_SCHEMES)
+
+
+def shown_db(db: str) -> str:
+    """``db`` fit to print: a PostgreSQL URL without its password."""
+    if not is_postgres(db):
+        return db
+    parts = urlsplit(db)
+    if parts.password is None:
+        return db
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{parts.username}:***@{host}{port}" if parts.username else f"{host}{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextmanager
+def open_store(db: str) -> Iterator[Store]:
+    """The store named by ``db``, closed on exit."""
+    store: Store = PostgresStore(connection_string=db) if is_postgres(db) else SQLiteStore(db)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def memory_backend(store: Store, settings: Settings) -> StoreBackend:
+    """The user's memory, serving paths below ``/memories`` as the agent names them."""
+    return StoreBackend(store=store, namespace=settings.namespace).mounted(MEMORY_MOUNT)
+
+
+def agent_backend(store: Store, settings: Settings) -> CompositeBackend:
+    """The agent's files: ``/memories/`` in the store, everything else in the thread."""
+    memory = StoreBackend(store=store, namespace=settings.namespace)
+    return CompositeBackend(default=StateBackend(), routes={MEMORY_MOUNT + "/": memory})
+
+
+def memory_path(path: str) -> str:
+    """A path as the agent sees it: ``/memories/x`` stays, ``/x`` and ``x`` gain the prefix.
+
+    ``/``, ``/memories`` and ``""`` all name the top of the memory.
+    """
+    if path in ("", "/", MEMORY_MOUNT, MEMORY_MOUNT + "/"):
+        return MEMORY_MOUNT
+    if path.startswith(MEMORY_MOUNT + "/"):
+        return path
+    return MEMORY_MOUNT + "/" + path.lstrip("/")
