@@ -6,6 +6,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph.store.sqlite import SqliteStore
@@ -32,3 +33,31 @@ def langgraph_sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
     store.setup()
     yield store
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_store() -> Iterator[Any]:
+    """Our PostgresStore on the test server (one per session; tests use unique namespaces)."""
+    from deepmemory.stores import PostgresStore
+
+    store = PostgresStore(connection_string=postgres_url())
+    yield store
+    store.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_openai_http_clients() -> Iterator[None]:
+    """langchain-openai caches one async HTTP client per base URL for the whole process.
+
+    A client made on one test's event loop breaks on the next loop ("Event loop is
+    closed"), so each test starts without cached clients.
+    """
+    yield
+    try:
+        from langchain_openai.chat_models import _client_utils
+    except ImportError:
+        return
+    for name in ("_cached_async_httpx_client", "_cached_sync_httpx_client"):
+        cached = getattr(_client_utils, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()

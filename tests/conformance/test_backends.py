@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from deepmemory.backends import (
     StateBackend,
     StoreBackend,
 )
+from deepmemory.stores import SQLiteStore
 from deepmemory.testing.conformance import BackendConformance
 from deepmemory.testing.harness import Harness
 
@@ -28,6 +30,8 @@ KINDS = [
     "composite-default",
     "filesystem",
     "policy-wrapped",
+    "store-sqlite",
+    "store-postgres",
 ]
 
 
@@ -45,6 +49,12 @@ def make_harness(kind: str, mode: str, tmp_path: Path, request: pytest.FixtureRe
         root = "/memories" if kind == "composite-route" else ""
         caps = GENERIC if root else frozenset({"dir-write-check"})
         return Harness(backend, mode=mode, in_graph=True, store=store, root=root, caps=caps)
+    if kind == "store-sqlite":
+        return Harness(StoreBackend(store=SQLiteStore(tmp_path / "memory.db")), mode=mode)
+    if kind == "store-postgres":
+        store = request.getfixturevalue("postgres_store")
+        namespace = ("conformance", uuid.uuid4().hex)
+        return Harness(StoreBackend(store=store, namespace=namespace), mode=mode)
     if kind == "policy-wrapped":
         # Policies around a store: everything outside /locked behaves as the store does.
         inner = ReadOnlyBackend(StoreBackend(store=InMemoryStore()), prefixes=["/locked"])
