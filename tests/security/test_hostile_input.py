@@ -8,6 +8,7 @@ outside a FilesystemBackend's root.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 from langgraph.store.memory import InMemoryStore
 
 from deepmemory.backends import CompositeBackend, FilesystemBackend, StateBackend, StoreBackend
+from deepmemory.stores import PostgresStore, SQLiteStore
 from deepmemory.testing.harness import Harness
+from tests.conftest import postgres_url
 
 HOSTILE_PATHS = [
     "/memories/../secret",
@@ -83,10 +86,15 @@ HOSTILE_GREPS = [
     "\\%",
 ]
 
-KINDS = ["state", "store-memory", "composite", "filesystem"]
+KINDS = ["state", "store-memory", "store-sqlite", "store-postgres", "composite", "filesystem"]
 
 
 def harness(kind: str, tmp_path: Path) -> Harness:
+    if kind == "store-sqlite":
+        return Harness(StoreBackend(store=SQLiteStore(tmp_path / "db" / "memory.db")))
+    if kind == "store-postgres":
+        store = PostgresStore(connection_string=postgres_url())
+        return Harness(StoreBackend(store=store, namespace=("hostile", uuid.uuid4().hex)))
     if kind == "state":
         return Harness(StateBackend(), in_graph=True)
     if kind == "store-memory":
@@ -98,7 +106,7 @@ def harness(kind: str, tmp_path: Path) -> Harness:
 
 
 def outside_is_untouched(tmp_path: Path) -> None:
-    assert sorted(os.listdir(tmp_path)) in ([], ["root"])
+    assert sorted(os.listdir(tmp_path)) in ([], ["root"], ["db"])
 
 
 def check(result) -> None:

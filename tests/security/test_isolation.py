@@ -11,6 +11,7 @@ from langgraph.store.memory import InMemoryStore
 
 from deepmemory import ConfigError, create_deep_agent
 from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend, tenant_namespace
+from deepmemory.stores import SQLiteStore
 from deepmemory.testing import ScriptedChatModel, calls, tool_call
 
 SECRET = "B-SECRET-7731"
@@ -45,10 +46,17 @@ CHANGES = [
 ]
 
 
-@pytest.fixture(params=["memory", "langgraph-sqlite"])
-def store(request):
+@pytest.fixture(params=["memory", "langgraph-sqlite", "sqlite", "postgres"])
+def store(request, tmp_path):
     if request.param == "memory":
         return InMemoryStore()
+    if request.param == "sqlite":
+        return SQLiteStore(tmp_path / "memory.db")
+    if request.param == "postgres":
+        store = request.getfixturevalue("postgres_store")
+        for user in ("alice", "bob"):  # the shared server keeps data between runs
+            StoreBackend(store=store, namespace=("memories", user)).delete("/secret.txt")
+        return store
     return request.getfixturevalue("langgraph_sqlite_store")
 
 

@@ -195,4 +195,6 @@ def check_grep_pattern(pattern: object) -> str | None:
         return f"Error: the grep pattern is over {MAX_GREP_CHARS} characters; search for less."
     if "\n" in pattern:
         return "Error: grep matches within one line; the pattern cannot contain a line break."
+    if any(ord(c) < 0x20 and c != "\t" for c in pattern):
+        return "Error: the grep pattern contains a control character; search for plain text."
     return None
