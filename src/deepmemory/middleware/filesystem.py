@@ -26,7 +26,6 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.types import Command
 
 from deepmemory import errors
-from deepmemory.backends.composite import CompositeBackend
 from deepmemory.backends.protocol import (
     DeleteResult,
     EditResult,
@@ -38,6 +37,7 @@ from deepmemory.backends.protocol import (
     WriteResult,
 )
 from deepmemory.backends.state import StateBackend, merge_files
+from deepmemory.middleware.memory_map import abuild_map, build_map, memory_roots
 
 logger = logging.getLogger("deepmemory")
 
@@ -233,19 +233,23 @@ MEMORY_PROMPT = """
 
 ### Long-term memory
 Files under {routes} are your long-term memory: they persist across conversations and restarts, and you will find them again in future threads. Every other path is scratch space for this conversation only and is gone when it ends.
-- Save what should outlast this conversation (the user's preferences, standing instructions, project knowledge, research progress) under {first}, in files with descriptive names such as {first}preferences.txt or {first}project/notes.md.
-- At the start of a task that may depend on what you learned before, look in {first} (`ls`, `read_file`).
-- Keep memory files tidy: update them with `edit_file` rather than piling up near-duplicates."""
+Where to keep what:
+- {first}preferences.txt: the user's preferences and settings, as they state them.
+- {first}instructions.txt: standing instructions and feedback ("always do X", "I prefer Y"); update it with `edit_file` when the user gives new feedback, and follow it.
+- {first}knowledge/: facts learned over time (projects, people, decisions), one topic per file.
+- {first}research/<topic>/: research in progress (sources.txt, notes.txt, report.md), so it can continue in a later conversation.
+Make the first line of every memory file a one-line summary of it. At the start of a task that may depend on what you learned before, read the relevant files. Keep memory tidy: update files with `edit_file` rather than piling up near-duplicates, and delete what is no longer true."""
 
-
-def _persistent_routes(backend: Any) -> list[str]:
-    if isinstance(backend, CompositeBackend):
-        return [m + "/" for m, b in backend.routes.items() if not isinstance(b, StateBackend)]
-    return []
+MEMORY_MAP_TOKENS = 800
+MAP_UNAVAILABLE = "(Your long-term memory could not be listed just now: use ls to see it.)"
 
 
 class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
     """Adds the file tools and their system-prompt section to an agent.
+
+    With a persistent route (``/memories/``), the section also explains long-term
+    memory and, unless ``memory_map=False``, maps what it holds now (see
+    ``memory_map``), within ``memory_map_tokens``.
 
     Example:
         >>> from deepmemory.backends import StateBackend
@@ -254,36 +258,67 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
 
     state_schema = FilesystemState
 
-    def __init__(self, *, backend: BackendSpec = None, system_prompt: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        backend: BackendSpec = None,
+        system_prompt: str | None = None,
+        memory_map: bool = True,
+        memory_map_tokens: int = MEMORY_MAP_TOKENS,
+    ) -> None:
         self.backend = backend if backend is not None else StateBackend()
         self.system_prompt = system_prompt
+        self.memory_map = memory_map
+        self.memory_map_tokens = memory_map_tokens
         self.tools: list[BaseTool] = build_file_tools(self.backend)
 
-    def _prompt(self, runtime: Any) -> str:
+    def _plan(self, runtime: Any) -> tuple[str, Any, list[str]]:
+        """The fixed prompt text, and the backend and roots to map (roots empty: no map)."""
         if self.system_prompt is not None:
-            return self.system_prompt
+            return self.system_prompt, None, []
         try:
-            routes = _persistent_routes(resolve_backend(self.backend, runtime))
+            backend = resolve_backend(self.backend, runtime)
         except Exception:  # a factory that needs more than the model call's runtime
-            routes = []
-        if not routes:
-            return FILESYSTEM_PROMPT
-        shown = ", ".join(routes)
-        return FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=shown, first=routes[0])
+            return FILESYSTEM_PROMPT, None, []
+        roots = memory_roots(backend)
+        if not roots:
+            return FILESYSTEM_PROMPT, None, []
+        text = FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=", ".join(roots), first=roots[0])
+        return text, backend, roots if self.memory_map else []
 
-    def _request(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
-        section = self._prompt(request.runtime)
+    @staticmethod
+    def _with(request: ModelRequest[Any], section: str) -> ModelRequest[Any]:
         current = request.system_message
         base = current.text if current is not None else ""
         text = f"{base}\n\n{section}" if base else section
         return request.override(system_message=SystemMessage(text))
+
+    def _request(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        text, backend, roots = self._plan(request.runtime)
+        if roots:
+            try:
+                text += "\n\n" + build_map(backend, roots, self.memory_map_tokens)
+            except Exception:  # the map is a convenience: never fail a model call for it
+                logger.warning("deepmemory: could not build the memory map", exc_info=True)
+                text += "\n\n" + MAP_UNAVAILABLE
+        return self._with(request, text)
+
+    async def _arequest(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        text, backend, roots = self._plan(request.runtime)
+        if roots:
+            try:
+                text += "\n\n" + await abuild_map(backend, roots, self.memory_map_tokens)
+            except Exception:
+                logger.warning("deepmemory: could not build the memory map", exc_info=True)
+                text += "\n\n" + MAP_UNAVAILABLE
+        return self._with(request, text)
 
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any]:
-        """Append the filesystem section to the system prompt."""
+        """Append the filesystem section (and the memory map) to the system prompt."""
         return handler(self._request(request))
 
     async def awrap_model_call(
@@ -292,7 +327,7 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
         """Async ``wrap_model_call``."""
-        return await handler(self._request(request))
+        return await handler(await self._arequest(request))
 
 
 def _reply(runtime: ToolRuntime, text: str, update: dict[str, Any] | None) -> Any:
