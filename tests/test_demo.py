@@ -43,3 +43,44 @@ def test_the_cli_has_help_on_every_command():
         check=True,
     ).stdout
     assert "Example" in out and "--db" in out
+
+
+def test_with_a_model_configured_the_demo_talks_to_it_over_http(tmp_path: Path):
+    from tests.fakes.openai_server import FakeOpenAIServer, last_user_text, tool_results_since_user
+
+    def policy(messages, tools):
+        results = tool_results_since_user(messages)
+        if results:
+            return "Noted. " + " | ".join(results)
+        if "Save my preferences" in last_user_text(messages):
+            return [
+                (
+                    "write_file",
+                    {
+                        "file_path": "/memories/preferences.txt",
+                        "content": "- Real model was here\n",
+                    },
+                )
+            ]
+        return [("read_file", {"file_path": "/memories/preferences.txt"})]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC"))}
+    with FakeOpenAIServer(policy, api_key="k") as server:
+        env.update(
+            OPENAI_API_KEY="k",
+            OPENAI_BASE_URL=server.base_url,
+            DEEPMEMORY_MODEL="openai:gpt-4.1",
+            COLUMNS="200",
+        )
+        bin_dir = Path(sys.executable).parent
+        out = subprocess.run(
+            [str(bin_dir / "deepmemory"), "demo", "--db", str(tmp_path / "m.db")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        assert len(server.chat_requests) == 4
+    assert "SCRIPTED" not in out and "Model: openai:gpt-4.1" in out
+    assert "Real model was here" in out
