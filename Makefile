@@ -28,4 +28,7 @@ lint: install
 type: install
 	$(BIN)/mypy
 
+bench: install
+	$(BIN)/python bench/bench_stores.py --json bench/results.json
+
 all: lint type test
