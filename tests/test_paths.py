@@ -81,3 +81,35 @@ def test_no_combination_of_segments_climbs_out_of_a_directory(segments):
     except InvalidPathError:
         return
     assert paths.is_within(normal, "/memories")
+
+
+# -- glob matching: linear time, and the same answers as Python's re ----------------------
+
+import re  # noqa: E402
+
+from deepmemory.backends._match import PatternError, compile_glob, fullmatch, glob_to_regex  # noqa: E402
+
+
+@given(
+    st.text(alphabet="ab*?/[]!{},.-", min_size=1, max_size=12),
+    st.text(alphabet="ab/.-", max_size=12),
+)
+def test_the_linear_matcher_agrees_with_python_re(pattern, name):
+    try:
+        regex = compile_glob(pattern, "/").regex
+    except PatternError:
+        return
+    assert fullmatch(regex, name) == (re.fullmatch(regex, name) is not None)
+
+
+def test_a_pathological_glob_is_answered_without_backtracking():
+    # Python's re needs minutes for this; the NFA simulation is linear in the name.
+    regex = glob_to_regex("*a*a*a*a*a*a*a*b")
+    assert not fullmatch(regex, "a" * 255)
+    assert fullmatch(regex, "a" * 254 + "b")
+
+
+@pytest.mark.parametrize("bad", ["[z-a]", "[.-0]", "x[!--0]"])
+def test_reversed_ranges_and_ranges_across_a_slash_are_refused(bad):
+    with pytest.raises(PatternError, match="reversed or spans"):
+        compile_glob(bad, "/")

@@ -12,7 +12,7 @@ both understand, so stores can evaluate it inside the database.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,6 +22,7 @@ MAX_PATTERN_CHARS = 1000
 MAX_WILDCARDS = 32
 MAX_BRACE_DEPTH = 8
 MAX_GREP_CHARS = 10_000
+NEVER = "(?!)"  # a regex that matches nothing
 
 
 class PatternError(ValueError):
@@ -52,6 +53,14 @@ def _class(pattern: str, i: int) -> tuple[str, int] | None:
     body = pattern[start:j]
     if "/" in body:
         return None
+    for k in range(1, len(body) - 1):
+        if body[k] == "-" and (body[k - 1] > body[k + 1] or body[k - 1] <= "/" <= body[k + 1]):
+            raise PatternError(
+                errors.invalid_glob(
+                    pattern,
+                    f"the range {body[k - 1]}-{body[k + 1]} in [{body}] is reversed or spans '/'",
+                )
+            )
     parts = []
     for ch in body:
         parts.append("\\" + ch if ch in "\\^[]" else ch)
@@ -134,12 +143,11 @@ class GlobQuery:
 
     base: str
     regex: str
-    compiled: re.Pattern[str]
 
     def matches(self, path: str) -> bool:
         """Whether a normalised virtual path below ``base`` matches."""
         rel = relative_to(path, self.base)
-        return rel is not None and self.compiled.fullmatch(rel) is not None
+        return rel is not None and fullmatch(self.regex, rel)
 
 
 def relative_to(path: str, base: str) -> str | None:
@@ -174,7 +182,7 @@ def compile_glob(pattern: object, base: str) -> GlobQuery:
         if prefix:
             if not (rel + "/").startswith(prefix + "/"):
                 # An absolute pattern outside the search directory matches nothing here.
-                return GlobQuery(base, "(?!)", re.compile("(?!)"))
+                return GlobQuery(base, NEVER)
             rel = rel[len(prefix) :].lstrip("/")
         if rel == "":
             rel = "**"
@@ -183,8 +191,7 @@ def compile_glob(pattern: object, base: str) -> GlobQuery:
         raise PatternError(errors.invalid_glob(pattern, "'..' segments are not allowed"))
     if "/" not in rel and not pattern.startswith("/"):
         rel = "**/" + rel
-    regex = glob_to_regex(rel)
-    return GlobQuery(base, regex, re.compile(regex))
+    return GlobQuery(base, glob_to_regex(rel))
 
 
 def check_grep_pattern(pattern: object) -> str | None:
@@ -198,3 +205,166 @@ def check_grep_pattern(pattern: object) -> str | None:
     if any(ord(c) < 0x20 and c != "\t" for c in pattern):
         return "Error: the grep pattern contains a control character; search for plain text."
     return None
+
+
+# -- matching without backtracking ------------------------------------------------------
+#
+# Python's ``re`` backtracks: ``[^/]*a[^/]*a[^/]*a[^/]*b`` against a long name takes
+# seconds to minutes. The regexes above use a tiny subset of regex syntax, so they are
+# matched here by simulating a Thompson NFA instead: time linear in the text for a
+# given pattern, whatever the pattern. (PostgreSQL's engine needs no such help.)
+
+
+class _State:
+    __slots__ = ("test", "out", "alt")
+
+    def __init__(self, test: Callable[[str], bool] | None = None) -> None:
+        self.test = test  # None: a split (epsilon) state, or the final state
+        self.out: _State | None = None
+        self.alt: _State | None = None
+
+
+_Frag = tuple[_State, list[tuple[_State, str]]]
+
+
+def _patch(outs: list[tuple[_State, str]], target: _State) -> None:
+    for state, attr in outs:
+        setattr(state, attr, target)
+
+
+class _Parser:
+    """Regex (our subset) -> NFA fragments."""
+
+    def __init__(self, regex: str) -> None:
+        self.regex = regex
+        self.i = 0
+
+    def peek(self) -> str:
+        return self.regex[self.i] if self.i < len(self.regex) else ""
+
+    def alternation(self) -> _Frag:
+        frags = [self.sequence()]
+        while self.peek() == "|":
+            self.i += 1
+            frags.append(self.sequence())
+        frag = frags[0]
+        for other in frags[1:]:
+            split = _State()
+            split.out, split.alt = frag[0], other[0]
+            frag = (split, frag[1] + other[1])
+        return frag
+
+    def sequence(self) -> _Frag:
+        start = _State()  # an epsilon state heads every sequence, even an empty one
+        outs: list[tuple[_State, str]] = [(start, "out")]
+        while self.peek() not in ("", "|", ")"):
+            frag = self.quantified()
+            _patch(outs, frag[0])
+            outs = frag[1]
+        return start, outs
+
+    def quantified(self) -> _Frag:
+        frag = self.atom()
+        op = self.peek()
+        if op == "*":
+            self.i += 1
+            split = _State()
+            split.out = frag[0]
+            _patch(frag[1], split)
+            return split, [(split, "alt")]
+        if op == "?":
+            self.i += 1
+            split = _State()
+            split.out = frag[0]
+            return split, [*frag[1], (split, "alt")]
+        return frag
+
+    def atom(self) -> _Frag:
+        ch = self.peek()
+        if self.regex.startswith("(?!)", self.i):
+            self.i += 4
+            dead = _State(lambda c: False)
+            return dead, [(dead, "out")]
+        if self.regex.startswith("(?:", self.i):
+            self.i += 3
+            frag = self.alternation()
+            self.i += 1  # ")"
+            return frag
+        if ch == "[":
+            return self.char(self.char_class())
+        self.i += 1
+        if ch == ".":
+            return self.char(lambda c: True)
+        if ch == "\\":
+            ch = self.peek()
+            self.i += 1
+        return self.char(ch.__eq__)
+
+    def char_class(self) -> Callable[[str], bool]:
+        self.i += 1  # "["
+        negate = self.peek() == "^"
+        if negate:
+            self.i += 1
+        members: list[str] = []
+        while self.peek() != "]" or not members:
+            ch = self.peek()
+            if ch == "\\":
+                self.i += 1
+                ch = self.peek()
+            members.append(ch)
+            self.i += 1
+        self.i += 1  # "]"
+        singles: set[str] = set()
+        ranges: list[tuple[str, str]] = []
+        k = 0
+        while k < len(members):
+            if k + 2 < len(members) and members[k + 1] == "-":
+                ranges.append((members[k], members[k + 2]))
+                k += 3
+            else:
+                singles.add(members[k])
+                k += 1
+
+        def test(c: str) -> bool:
+            hit = c in singles or any(lo <= c <= hi for lo, hi in ranges)
+            return hit != negate
+
+        return test
+
+    @staticmethod
+    def char(test: Callable[[str], bool]) -> _Frag:
+        state = _State(test)
+        return state, [(state, "out")]
+
+
+@lru_cache(maxsize=512)
+def _compile_nfa(regex: str) -> _State:
+    start, outs = _Parser(regex).alternation()
+    _patch(outs, _State())  # the final state: no test, no way out
+    return start
+
+
+def _closure(states: Iterable[_State]) -> list[_State]:
+    seen: set[int] = set()
+    stack = list(states)
+    found = []
+    while stack:
+        state = stack.pop()
+        if id(state) in seen:
+            continue
+        seen.add(id(state))
+        if state.test is None and (state.out is not None or state.alt is not None):
+            stack.extend(s for s in (state.out, state.alt) if s is not None)
+        else:
+            found.append(state)
+    return found
+
+
+def fullmatch(regex: str, text: str) -> bool:
+    """Whether ``text`` matches ``regex`` (from ``glob_to_regex``) entirely, in linear time."""
+    current = _closure([_compile_nfa(regex)])
+    for c in text:
+        current = _closure(s.out for s in current if s.test is not None and s.test(c) and s.out)
+        if not current:
+            return False
+    return any(s.test is None and s.out is None and s.alt is None for s in current)

@@ -7,10 +7,9 @@ the reference the SQL stores must match (the conformance suite checks both).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from deepmemory.backends._match import relative_to
+from deepmemory.backends._match import fullmatch, relative_to
 from deepmemory.backends._text import split_lines, stored_size
 from deepmemory.backends.protocol import FileInfo, GrepMatch, StoredFile
 
@@ -46,11 +45,10 @@ def glob(
     items: Iterable[tuple[str, StoredFile]], dir_key: str, regex: str, rel_prefix: str = ""
 ) -> list[FileInfo]:
     """Files below ``dir_key`` whose ``rel_prefix + relative key`` fully matches ``regex``."""
-    compiled = re.compile(regex)
     found = []
     for key, file in items:
         rel = _below(key, dir_key)
-        if rel and compiled.fullmatch(rel_prefix + rel):
+        if rel and fullmatch(regex, rel_prefix + rel):
             found.append(FileInfo(key, False, stored_size(file), file.modified_at or None))
     return sorted(found, key=lambda e: e.path)
 
@@ -63,13 +61,12 @@ def grep(
     rel_prefix: str = "",
 ) -> list[GrepMatch]:
     """Lines containing ``literal`` in text files below ``dir_key`` (optionally glob-filtered)."""
-    compiled = re.compile(glob_regex) if glob_regex is not None else None
     matches = []
     for key, file in items:
         rel = _below(key, dir_key)
         if not rel or file.encoding == "base64" or literal not in file.content:
             continue
-        if compiled is not None and not compiled.fullmatch(rel_prefix + rel):
+        if glob_regex is not None and not fullmatch(glob_regex, rel_prefix + rel):
             continue
         for number, line in enumerate(split_lines(file.content), start=1):
             if literal in line:
