@@ -113,3 +113,9 @@ def test_a_pathological_glob_is_answered_without_backtracking():
 def test_reversed_ranges_and_ranges_across_a_slash_are_refused(bad):
     with pytest.raises(PatternError, match="reversed or spans"):
         compile_glob(bad, "/")
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u202e", "\u2028", "\ufeff", "\u2060"])
+def test_invisible_characters_that_make_two_paths_look_alike_are_refused(invisible):
+    with pytest.raises(InvalidPathError, match="invisible or format character"):
+        paths.validate(f"/memories/instruc{invisible}tions.txt")

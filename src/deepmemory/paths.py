@@ -11,7 +11,8 @@ The normal form:
 * Unicode NFC. A path is refused when its compatibility form (NFKC) would read
   differently in a way that matters: a segment that becomes ``.``/``..`` or a
   character that becomes ``/`` or ``\\`` (for example the fullwidth solidus);
-* no control characters (C0, DEL, C1), no backslash, no NUL;
+* no control characters (C0, DEL, C1), no format or separator characters (zero-width,
+  bidi overrides, U+2028/U+2029), no backslash, no NUL;
 * at most ``MAX_PATH_CHARS`` characters and ``MAX_SEGMENT_BYTES`` UTF-8 bytes a segment.
 
 ``..`` is refused outright rather than resolved: a model never needs it in a virtual
@@ -28,6 +29,7 @@ MAX_PATH_CHARS = 1024
 MAX_SEGMENT_BYTES = 255
 
 _FORBIDDEN_FOLDED = ("/", "\\")
+_INVISIBLE = {"Cf", "Zl", "Zp"}
 
 
 def _refuse(path: object, why: str, hint: str = "") -> InvalidPathError:
@@ -47,6 +49,10 @@ def _check_chars(path: str) -> None:
             raise _refuse(path, "it contains a backslash", "Use '/' to separate directories.")
         if 0xD800 <= code <= 0xDFFF:
             raise _refuse(path, "it contains an unpaired surrogate character")
+        if unicodedata.category(ch) in _INVISIBLE:
+            # Zero-width, bidi-override and line-separator characters make two different
+            # paths look the same (``instruc\u200btions.txt``): refuse them.
+            raise _refuse(path, f"it contains the invisible or format character U+{code:04X}")
 
 
 def validate(path: object, *, allow_root: bool = True) -> str:

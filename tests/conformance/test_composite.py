@@ -114,3 +114,23 @@ def test_async_searches_across_routes_run_concurrently():
     )
     asyncio.run(backend.aglob("**"))
     assert calls[:2] == ["start /a", "start /b"]
+
+
+def test_a_route_nested_deep_below_a_directory_is_listed_on_the_way_down():
+    backend = CompositeBackend(
+        default=StateBackend(), routes={"/data/team/shared/": StoreBackend(store=InMemoryStore())}
+    )
+    fs = Harness(backend, in_graph=True)
+    assert [e.path for e in fs.ls("/").entries] == ["/data/"]
+    assert [e.path for e in fs.ls("/data").entries] == ["/data/team/"]
+    assert [e.path for e in fs.ls("/data/team/").entries] == ["/data/team/shared/"]
+
+
+def test_a_route_top_is_a_directory_and_cannot_be_written_as_a_file(fs):
+    for result in (
+        fs.write("/memories", "x"),
+        fs.upload_files([("/memories/", b"x")])[0],
+        fs.upload_files([("/disk", b"x")])[0],
+    ):
+        assert result.error is not None and "directory" in result.error
+    assert fs.store.search(("filesystem",)) == []

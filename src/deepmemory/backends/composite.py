@@ -99,11 +99,14 @@ class CompositeBackend(BaseBackend):
         return found
 
     def _child_routes(self, directory: str) -> list[FileInfo]:
-        return [
-            FileInfo(mount + "/", is_dir=True)
+        """Directories leading to routes below ``directory`` (however deep the route)."""
+        prefix = paths.as_dir_prefix(directory)
+        children = {
+            prefix + mount[len(prefix) :].split("/", 1)[0] + "/"
             for mount in self.routes
-            if mount != directory and paths.parent(mount) == directory
-        ]
+            if mount != directory and mount.startswith(prefix)
+        }
+        return [FileInfo(child, is_dir=True) for child in sorted(children)]
 
     # -- merging ------------------------------------------------------------------------
 
@@ -159,10 +162,20 @@ class CompositeBackend(BaseBackend):
         results = await asyncio.gather(*(call(b) for b in backends))
         return list(zip(backends, results, strict=True))
 
-    def _group(self, file_paths: Sequence[str]) -> dict[int, tuple[BaseBackend, list[int]]]:
-        """Indices of ``file_paths`` grouped by backend (invalid paths go to the default)."""
+    def _refused_uploads(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult | None]:
+        return [
+            UploadResult(str(path), top) if (top := self._route_top(path)) else None
+            for path, _ in files
+        ]
+
+    def _group(
+        self, file_paths: Sequence[str], done: Sequence[object] = ()
+    ) -> dict[int, tuple[BaseBackend, list[int]]]:
+        """Indices of ``file_paths`` by backend, skipping those already answered in ``done``."""
         groups: dict[int, tuple[BaseBackend, list[int]]] = {}
         for i, file_path in enumerate(file_paths):
+            if i < len(done) and done[i] is not None:
+                continue
             try:
                 backend = self.route(paths.validate(file_path))
             except errors.InvalidPathError:
@@ -204,12 +217,26 @@ class CompositeBackend(BaseBackend):
         """Async ``read``."""
         return await self._for(file_path).aread(file_path, offset, limit)  # type: ignore[attr-defined, no-any-return]
 
+    def _route_top(self, file_path: object) -> str | None:
+        """The message refusing a file at a route's own path (it is a directory)."""
+        try:
+            vpath = paths.validate(file_path)
+        except errors.InvalidPathError:
+            return None
+        return errors.is_directory(vpath, "a write") if vpath in self.routes else None
+
     def write(self, file_path: str, content: str) -> WriteResult:
         """Write to the backend that owns ``file_path``."""
+        top = self._route_top(file_path)
+        if top:
+            return WriteResult(str(file_path), top)
         return self._for(file_path).write(file_path, content)  # type: ignore[attr-defined, no-any-return]
 
     async def awrite(self, file_path: str, content: str) -> WriteResult:
         """Async ``write``."""
+        top = self._route_top(file_path)
+        if top:
+            return WriteResult(str(file_path), top)
         return await self._for(file_path).awrite(file_path, content)  # type: ignore[attr-defined, no-any-return]
 
     def edit(
@@ -267,16 +294,16 @@ class CompositeBackend(BaseBackend):
 
     def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Upload each file to the backend that owns its path."""
-        out: list[UploadResult | None] = [None] * len(files)
-        for backend, idx in self._group([f[0] for f in files]).values():
+        out: list[UploadResult | None] = self._refused_uploads(files)
+        for backend, idx in self._group([f[0] for f in files], out).values():
             for i, res in zip(idx, backend.upload_files([files[i] for i in idx]), strict=True):  # type: ignore[attr-defined]
                 out[i] = res
         return [r for r in out if r is not None]
 
     async def aupload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Async ``upload_files``."""
-        out: list[UploadResult | None] = [None] * len(files)
-        for backend, idx in self._group([f[0] for f in files]).values():
+        out: list[UploadResult | None] = self._refused_uploads(files)
+        for backend, idx in self._group([f[0] for f in files], out).values():
             done = await backend.aupload_files([files[i] for i in idx])  # type: ignore[attr-defined]
             for i, res in zip(idx, done, strict=True):
                 out[i] = res
