@@ -418,3 +418,62 @@ def test_a_turn_interrupted_between_tool_calls_and_results_leaves_a_usable_threa
     follow = sent[position + 1]
     assert isinstance(follow, ToolMessage) and "interrupted before it ran" in follow.text
     assert follow.tool_call_id == dangling.tool_calls[0]["id"]
+
+
+def test_a_subagent_that_fails_becomes_a_message_and_the_parent_goes_on():
+    class Exploding:
+        def invoke(self, payload, config):
+            raise RuntimeError("boom at /secret/host/path")
+
+        async def ainvoke(self, payload, config):
+            raise RuntimeError("boom")
+
+    agent = create_deep_agent(
+        model=ScriptedChatModel(
+            replies=[
+                calls(tool_call("task", description="x", subagent_type="fragile")),
+                AIMessage("carried on"),
+            ]
+        ),
+        subagents=[{"name": "fragile", "description": "breaks", "runnable": Exploding()}],
+    )
+    result = agent.invoke(ask("go"), cfg())
+    said = tools_said(result)
+    assert said[0].startswith("Error: the 'fragile' subagent failed (RuntimeError)")
+    assert "/secret" not in said[0] and result["messages"][-1].text == "carried on"
+
+
+def test_tenant_ids_in_the_config_reach_the_memory_map_and_approvals():
+    from deepmemory.backends import tenant_namespace
+
+    store = InMemoryStore()
+    StoreBackend(store=store, namespace=("memories", "alice")).write(
+        "/instructions.txt", "Be brief\n"
+    )
+    model = ScriptedChatModel(
+        replies=[
+            calls(
+                tool_call(
+                    "edit_file",
+                    file_path="/memories/instructions.txt",
+                    old_string="Be brief",
+                    new_string="Be kind",
+                )
+            ),
+            AIMessage("ok"),
+        ]
+    )
+    agent = create_deep_agent(
+        model=model,
+        store=store,
+        approve_writes=["/memories/instructions.txt"],
+        backend=lambda rt: CompositeBackend(
+            default=StateBackend(rt),
+            routes={"/memories/": StoreBackend(rt, namespace=tenant_namespace(user="user_id"))},
+        ),
+    )
+    config = {"configurable": {"thread_id": str(uuid.uuid4()), "user_id": "alice"}}
+    paused = agent.invoke(ask("kinder please"), config)
+    assert "- /memories/instructions.txt (9 B): Be brief" in model.received[0][0].text
+    description = paused["__interrupt__"][0].value["action_requests"][0]["description"]
+    assert "-Be brief" in description and "+Be kind" in description

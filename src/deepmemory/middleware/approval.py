@@ -20,7 +20,7 @@ from langchain.agents.middleware import InterruptOnConfig
 
 from deepmemory import errors, paths
 from deepmemory.backends._text import count_and_replace
-from deepmemory.middleware.filesystem import resolve_backend
+from deepmemory.middleware.filesystem import resolve_backend, run_config
 
 WRITE_TOOLS = ("write_file", "edit_file", "delete")
 MAX_DIFF_CHARS = 20_000
@@ -38,7 +38,7 @@ def _current_text(backend_spec: Any, state: Any, runtime: Any, path: str) -> str
         state=state,
         store=getattr(runtime, "store", None),
         context=getattr(runtime, "context", None),
-        config={},
+        config=run_config(),
     )
     (download,) = resolve_backend(backend_spec, rt).download_files([path])
     if download.content is None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal, NotRequired
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langchain.tools import ToolRuntime
 from langchain_core.messages import SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.config import get_config
 from langgraph.types import Command
 
 from deepmemory import errors
@@ -54,6 +56,26 @@ class FilesystemState(AgentState[Any]):
     """Agent state with the thread's files (``None`` in an update deletes a file)."""
 
     files: Annotated[NotRequired[dict[str, Any]], merge_files]
+
+
+def run_config() -> Any:
+    """The config of the run in progress (``{}`` outside a run)."""
+    try:
+        return get_config()
+    except RuntimeError:
+        return {}
+
+
+def _with_config(runtime: Any) -> Any:
+    """A model call's runtime, plus the run's config (tenant ids may live there)."""
+    if getattr(runtime, "config", None) is not None:
+        return runtime
+    return SimpleNamespace(
+        state=getattr(runtime, "state", None),
+        store=getattr(runtime, "store", None),
+        context=getattr(runtime, "context", None),
+        config=run_config(),
+    )
 
 
 def resolve_backend(spec: BackendSpec, runtime: Any) -> Any:
@@ -277,7 +299,7 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         if self.system_prompt is not None:
             return self.system_prompt, None, []
         try:
-            backend = resolve_backend(self.backend, runtime)
+            backend = resolve_backend(self.backend, _with_config(runtime))
         except Exception:  # a factory that needs more than the model call's runtime
             return FILESYSTEM_PROMPT, None, []
         roots = memory_roots(backend)

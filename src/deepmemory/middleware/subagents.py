@@ -9,6 +9,7 @@ returned to the parent as one ``files`` update, so nothing it deleted comes back
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, NotRequired, TypedDict
 
@@ -17,7 +18,10 @@ from langchain.tools import ToolRuntime
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.errors import GraphBubbleUp
 from langgraph.types import Command
+
+logger = logging.getLogger("deepmemory")
 
 GENERAL_PURPOSE = "general-purpose"
 GENERAL_PURPOSE_PROMPT = (
@@ -53,6 +57,14 @@ The subagent sees only `description`, so include everything it needs: the goal, 
 
 Available subagent types:
 {agents}"""
+
+
+def _failed(subagent_type: str, exc: BaseException) -> str:
+    return (
+        f"Error: the {subagent_type!r} subagent failed ({type(exc).__name__}) before it "
+        "finished; files it already changed in long-term memory stay changed. Retry the "
+        "task, split it into smaller tasks, or do it yourself."
+    )
 
 
 def _final_text(result: dict[str, Any]) -> str:
@@ -109,13 +121,26 @@ class SubAgentMiddleware(AgentMiddleware):
             agent, payload = self._prepare(description, subagent_type, runtime)
             if agent is None:
                 return payload
-            return self._reply(runtime, payload["files"], agent.invoke(payload, runtime.config))
+            try:
+                result = agent.invoke(payload, runtime.config)
+            except GraphBubbleUp:
+                raise  # interrupts (human approval inside the subagent) must reach the graph
+            except Exception as exc:
+                logger.exception("deepmemory subagent %s failed", subagent_type)
+                return _failed(subagent_type, exc)
+            return self._reply(runtime, payload["files"], result)
 
         async def atask(description: str, subagent_type: str, runtime: ToolRuntime) -> Any:
             agent, payload = self._prepare(description, subagent_type, runtime)
             if agent is None:
                 return payload
-            result = await agent.ainvoke(payload, runtime.config)
+            try:
+                result = await agent.ainvoke(payload, runtime.config)
+            except GraphBubbleUp:
+                raise
+            except Exception as exc:
+                logger.exception("deepmemory subagent %s failed", subagent_type)
+                return _failed(subagent_type, exc)
             return self._reply(runtime, payload["files"], result)
 
         return StructuredTool.from_function(
