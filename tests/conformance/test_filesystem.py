@@ -56,3 +56,27 @@ def test_a_write_where_a_parent_is_a_file_is_an_error_not_a_crash(planted):
     backend, _ = planted
     error = backend.write("/ok.txt/child.txt", "x").error
     assert error is not None and error.startswith("Error:")
+
+
+def test_a_delete_through_a_symlinked_parent_is_refused(planted):
+    backend, outside = planted
+    os.symlink(outside / "secret.txt", outside / "innerlink")
+    assert "outside" in backend.delete("/link-dir/innerlink").error
+    assert (outside / "innerlink").is_symlink()
+
+
+def test_concurrent_edits_of_one_file_all_land(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    backend = FilesystemBackend(tmp_path / "root")
+    backend.write("/log.txt", "<END>")
+
+    def append(worker: int) -> list[str | None]:
+        return [backend.edit("/log.txt", "<END>", f"w{worker}-{i}\n<END>").error for i in range(50)]
+
+    with ThreadPoolExecutor(8) as pool:
+        errors = [e for result in pool.map(append, range(8)) for e in result]
+    assert errors == [None] * 400
+    lines = backend.read("/log.txt", limit=10_000).lines
+    assert sorted(lines[:-1]) == sorted(f"w{w}-{i}" for w in range(8) for i in range(50))
+    assert [e.path for e in backend.ls("/").entries] == ["/log.txt"]  # no lock or temp files

@@ -11,6 +11,7 @@ temporary file that is renamed into place, so a reader never sees half a file.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import tempfile
@@ -29,6 +30,11 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
+def _version(st: os.stat_result) -> int:
+    """A file's version: every write replaces the file, so its inode changes each time."""
+    return (hash((st.st_ino, st.st_mtime_ns, st.st_size)) & (2**62 - 1)) or 1
+
+
 def _threaded(method: Callable[..., Any]) -> Callable[..., Any]:
     async def run(self: _DiskFiles, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(method, self, *args, **kwargs)
@@ -41,6 +47,7 @@ class _DiskFiles:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
+        self._lock_path = os.path.join(self.root, ".deepmemory-lock")
 
     def _inside(self, host: str) -> bool:
         real = os.path.realpath(host)
@@ -70,6 +77,8 @@ class _DiskFiles:
         for folder, dirs, names in os.walk(top, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(folder, d)))
             for name in sorted(names):
+                if name.startswith(".deepmemory-"):
+                    continue  # our lock and temporary files
                 host = os.path.join(folder, name)
                 if os.path.isfile(host) and self._inside(host):
                     yield self._key_of(host), host
@@ -77,8 +86,10 @@ class _DiskFiles:
     def _read(self, host: str) -> StoredFile:
         with open(host, "rb") as fh:
             data = fh.read()
-        st = os.stat(host)
-        return file_from_bytes(data, created_at=_iso(st.st_ctime), modified_at=_iso(st.st_mtime))
+            st = os.fstat(fh.fileno())
+        file = file_from_bytes(data, created_at=_iso(st.st_ctime), modified_at=_iso(st.st_mtime))
+        file.version = _version(st)
+        return file
 
     def _files(self, dir_key: str) -> Iterator[tuple[str, StoredFile]]:
         for key, host in self._walk(dir_key):
@@ -102,6 +113,21 @@ class _DiskFiles:
                 f"Error: cannot write {key!r}: a part of its directory path is a file."
             ) from None
         self._checked(self._key_of(folder))
+        if expected_version is None:
+            return self._replace(folder, host, file)
+        # Compare-and-swap: check the version and replace under one lock for the root.
+        with open(self._lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = os.stat(host) if os.path.isfile(host) else None
+            except FileNotFoundError:
+                current = None
+            found = 0 if current is None else _version(current)
+            if found != expected_version:
+                return None
+            return self._replace(folder, host, file)
+
+    def _replace(self, folder: str, host: str, file: StoredFile) -> int:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".deepmemory-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -113,7 +139,7 @@ class _DiskFiles:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        return 0
+        return _version(os.stat(host))
 
     def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
         top = self._host(dir_key)
@@ -162,7 +188,16 @@ class _DiskFiles:
         return _scan.grep(self._files(dir_key), dir_key, literal, glob_regex, rel_prefix)
 
     def file_delete_tree(self, namespace: Namespace, key: str) -> list[str]:
-        host = self._checked(key) if not os.path.islink(self._host(key)) else self._host(key)
+        host = self._host(key)
+        # The directory holding the entry must be inside the root, even when the entry
+        # itself is a symlink (removed as a link, never followed).
+        if not self._inside(os.path.dirname(host)):
+            raise InvalidPathError(
+                f"Error: {key!r} leads outside the allowed directory (through a symbolic "
+                "link), so it cannot be deleted."
+            )
+        if not os.path.islink(host):
+            host = self._checked(key)
         if os.path.islink(host) or os.path.isfile(host):
             os.unlink(host)
             return [key]
