@@ -114,3 +114,8 @@ def test_the_model_is_told_about_limits_and_read_only_memory():
     said = [m.text for m in result["messages"] if isinstance(m, ToolMessage)]
     assert "over the 1,000-byte limit" in said[0] and "is read-only" in said[1]
     assert store.search(("filesystem",)) == [] and store.search(("p",)) == []
+
+
+def test_a_memoryview_upload_counts_its_real_size():
+    fs = Harness(LimitsBackend(StoreBackend(store=InMemoryStore()), max_file_bytes=10))
+    assert "over the 10-byte limit" in fs.upload_files([("/m", memoryview(b"x" * 11))])[0].error

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from deepmemory import errors, paths
+from deepmemory.backends._text import count_and_replace, text_size
 from deepmemory.backends.protocol import (
     DeleteResult,
     EditResult,
@@ -200,21 +201,18 @@ class _Usage:
 
 
 def _utf8_size(text: object) -> int:
-    return len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else 0
+    return text_size(text) if isinstance(text, str) else 0
 
 
 def _edited_size(download: Any, old: object, new: object, replace_all: bool) -> int:
     """Exact size of the file after the edit (0 when the edit will fail anyway)."""
-    if download.content is None or not isinstance(old, str) or not old:
+    if download.content is None or not isinstance(old, str) or not isinstance(new, str):
         return 0
     try:
         text = download.content.decode("utf-8")
     except UnicodeDecodeError:
         return 0
-    count = text.count(old)
-    times = count if replace_all else min(count, 1)
-    size: int = len(download.content) + (_utf8_size(new) - _utf8_size(old)) * times
-    return size
+    return text_size(count_and_replace(text, old, new, replace_all)[1]) if old else 0
 
 
 class LimitsBackend(_Wrapper):
@@ -295,7 +293,9 @@ class LimitsBackend(_Wrapper):
 
     def _refuse_upload(self, usage: _Usage | None) -> Callable[[str, bytes], str | None]:
         def refuse(file_path: str, data: bytes) -> str | None:
-            size = len(data) if isinstance(data, bytes | bytearray) else 0
+            size = (
+                memoryview(data).nbytes if isinstance(data, bytes | bytearray | memoryview) else 0
+            )
             return self._problem(file_path, size, usage)
 
         return refuse
