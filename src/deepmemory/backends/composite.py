@@ -50,7 +50,7 @@ class CompositeBackend(BaseBackend):
         ... )
     """
 
-    def __init__(self, default: BaseBackend, routes: Mapping[str, BaseBackend]) -> None:
+    def __init__(self, default: BaseBackend, routes: Mapping[str, Any]) -> None:
         mounts: dict[str, BaseBackend] = {}
         for prefix, backend in routes.items():
             if not hasattr(backend, "mounted"):
@@ -65,6 +65,8 @@ class CompositeBackend(BaseBackend):
             if mount == "/":
                 raise ConfigError("A route cannot be '/': use default= for the root.")
             mounts[mount] = backend.mounted(mount)
+        # Routes may be policy wrappers (ReadOnlyBackend, LimitsBackend): anything that
+        # mounts and binds like a backend.
         self.default = default
         # Longest prefix first, so the first match is the most specific route.
         self.routes: dict[str, BaseBackend] = dict(

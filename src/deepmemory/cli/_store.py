@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend
+from deepmemory.backends import CompositeBackend, LimitsBackend, StateBackend, StoreBackend
 from deepmemory.cli._config import Settings
 from deepmemory.stores import PostgresStore, SQLiteStore
 
@@ -60,8 +60,12 @@ def memory_backend(store: Store, settings: Settings) -> StoreBackend:
 
 
 def agent_backend(store: Store, settings: Settings) -> CompositeBackend:
-    """The agent's files: ``/memories/`` in the store, everything else in the thread."""
-    memory = StoreBackend(store=store, namespace=settings.namespace)
+    """The agent's files: ``/memories/`` in the store, everything else in the thread.
+
+    The model's writes to memory are held to ``LimitsBackend``'s defaults (1 MiB a
+    file, 100 MiB in all); ``deepmemory memory write`` and ``import`` are not.
+    """
+    memory = LimitsBackend(StoreBackend(store=store, namespace=settings.namespace))
     return CompositeBackend(default=StateBackend(), routes={MEMORY_MOUNT + "/": memory})
 
 
