@@ -22,7 +22,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Item
 
-from deepmemory.backends._match import compile_glob
+from deepmemory.backends._match import compile_glob, fullmatch
 
 PAGE_SIZE = 100
 
@@ -101,7 +101,7 @@ class PagingStoreBackend:
         found = []
         for item in self._all_items():
             rel = _below(item.key, base)
-            if rel and query.compiled.fullmatch(rel):
+            if rel and fullmatch(query.regex, rel):
                 content = item.value.get("content", "")
                 found.append({"path": item.key, "size": len(str(content).encode("utf-8"))})
         return sorted(found, key=lambda e: e["path"])

@@ -96,8 +96,8 @@ def binary_file(path: str, size: int) -> str:
 def invalid_text(path: str) -> str:
     """The text cannot be stored as UTF-8 (lone surrogates)."""
     return (
-        f"Error: the content for {path!r} is not valid Unicode text (it holds unpaired "
-        "surrogate characters). Remove them and try again; nothing was written."
+        f"Error: the content for {path!r} is not valid text (it holds NUL characters or "
+        "unpaired surrogates). Remove them and try again; nothing was written."
     )
 
 

@@ -16,7 +16,9 @@ yields :class:`Call` requests (I/O) and receives their results; :func:`run_sync`
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
@@ -37,13 +39,20 @@ class Call:
 
 Op = Generator[Call, Any, T]
 
+# A Call of this name pauses for ``args[0]`` seconds instead of calling the target.
+BACKOFF = "backoff"
+
 
 def run_sync(op: Op[T], target: Any) -> T:
     """Drive an operation with blocking calls."""
     try:
         call = next(op)
         while True:
-            result = getattr(target, call.name)(*call.args, **call.kwargs)
+            if call.name == BACKOFF:
+                time.sleep(call.args[0])
+                result = None
+            else:
+                result = getattr(target, call.name)(*call.args, **call.kwargs)
             call = op.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]  # generator return value is T
@@ -54,7 +63,11 @@ async def run_async(op: Op[T], target: Any) -> T:
     try:
         call = next(op)
         while True:
-            result = await getattr(target, "a" + call.name)(*call.args, **call.kwargs)
+            if call.name == BACKOFF:
+                await asyncio.sleep(call.args[0])
+                result = None
+            else:
+                result = await getattr(target, "a" + call.name)(*call.args, **call.kwargs)
             call = op.send(result)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]  # generator return value is T

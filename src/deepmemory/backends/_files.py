@@ -13,11 +13,12 @@ call, driven synchronously by ``run_sync`` and asynchronously by ``run_async``.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
 from deepmemory import errors, paths
-from deepmemory.backends._base import BaseBackend, Call, Op, run_async, run_sync
+from deepmemory.backends._base import BACKOFF, BaseBackend, Call, Op, run_async, run_sync
 from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
 from deepmemory.backends._text import (
     count_and_replace,
@@ -30,6 +31,7 @@ from deepmemory.backends._text import (
 )
 from deepmemory.backends.protocol import (
     DEFAULT_READ_LIMIT,
+    Author,
     DeleteResult,
     DownloadResult,
     EditResult,
@@ -40,13 +42,16 @@ from deepmemory.backends.protocol import (
     LsResult,
     Namespace,
     ReadResult,
+    RevisionOp,
     StoredFile,
+    SupportsHistory,
     UploadResult,
     WriteResult,
+    implements,
 )
 
 # Compare-and-swap retries for an edit racing other writers of the same file.
-MAX_EDIT_ATTEMPTS = 64
+MAX_EDIT_ATTEMPTS = 200
 
 
 class FileOpsBackend(BaseBackend):
@@ -64,6 +69,19 @@ class FileOpsBackend(BaseBackend):
 
     def _finish(self, result: Any, repo: Any) -> Any:
         return result
+
+    def _author(self) -> Author | None:
+        """Who is making this call's changes (``StoreBackend`` reads it from the run)."""
+        return None
+
+    def _attributed(self, repo: Any, op: RevisionOp | None = None) -> dict[str, Any]:
+        """Keyword arguments telling a history-keeping repository who changed what.
+
+        Empty for any other repository, so its calls stay exactly as they were.
+        """
+        if not implements(repo, SupportsHistory):
+            return {}
+        return {"author": self._author()} | ({"op": op} if op else {})
 
     def _sync(self, make: Any, *args: Any) -> Any:
         repo, ns = self._repo()
@@ -165,7 +183,8 @@ class FileOpsBackend(BaseBackend):
             return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
         now = now_iso()
         file = StoredFile(content, "utf-8", now, now)
-        yield Call("file_put", (ns, key, file), {"expected_version": None})
+        kwargs = {"expected_version": None, **self._attributed(repo, "write")}
+        yield Call("file_put", (ns, key, file), kwargs)
         return WriteResult(vpath)
 
     def _op_edit(
@@ -208,9 +227,12 @@ class FileOpsBackend(BaseBackend):
                 return EditResult(vpath, error=errors.string_not_unique(vpath, count))
             new = StoredFile(text, "utf-8", file.created_at, now_iso())
             # Compare-and-swap on the version read above, not get-then-blind-put.
-            landed = yield Call("file_put", (ns, key, new), {"expected_version": file.version})
+            kwargs = {"expected_version": file.version, **self._attributed(repo, "edit")}
+            landed = yield Call("file_put", (ns, key, new), kwargs)
             if file.version is None or landed is not None:
                 return EditResult(vpath, occurrences=count)
+            # Lost the race: back off with jitter so one writer cannot starve another.
+            yield Call(BACKOFF, (min(0.05, 0.001 * 2 ** min(attempt, 6)) * random.random(),))
         return EditResult(vpath, error=errors.conflict(vpath))
 
     def _op_delete(self, repo: Any, ns: Namespace, path: str) -> Op[DeleteResult]:
@@ -226,7 +248,9 @@ class FileOpsBackend(BaseBackend):
                     "everything in it. Delete the files or subdirectories you mean one by one."
                 ),
             )
-        keys: list[str] = yield Call("file_delete_tree", (ns, self._key(vpath)))
+        keys: list[str] = yield Call(
+            "file_delete_tree", (ns, self._key(vpath)), self._attributed(repo)
+        )
         if not keys:
             return DeleteResult(vpath, error=errors.not_found(vpath))
         return DeleteResult(vpath, sorted(self._vpath(k) for k in keys))
@@ -295,10 +319,11 @@ class FileOpsBackend(BaseBackend):
             results.append(UploadResult(vpath))
         if hasattr(repo, "file_put_many"):
             # One transaction for the whole batch where the repository offers it.
-            yield Call("file_put_many", (ns, batch))
+            yield Call("file_put_many", (ns, batch), self._attributed(repo))
         else:
+            kwargs = {"expected_version": None, **self._attributed(repo, "write")}
             for key, file in batch:
-                yield Call("file_put", (ns, key, file), {"expected_version": None})
+                yield Call("file_put", (ns, key, file), kwargs)
         return results
 
     def _op_download(

@@ -34,7 +34,9 @@ def text_size(content: str) -> int:
 
 
 def is_valid_text(content: str) -> bool:
-    """Whether ``content`` can be stored as UTF-8."""
+    """Whether ``content`` can be stored as text: UTF-8, and no NUL (binary goes by upload)."""
+    if "\x00" in content:
+        return False
     try:
         content.encode("utf-8")
     except UnicodeEncodeError:

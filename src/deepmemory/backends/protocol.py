@@ -11,7 +11,8 @@ the graph's ``files`` channel.
 
 Stores that understand files (our ``SQLiteStore`` and ``PostgresStore``) implement
 :class:`SupportsFileQueries`; ``StoreBackend`` uses it whenever it is there and falls
-back to plain ``BaseStore`` operations otherwise.
+back to plain ``BaseStore`` operations otherwise. Stores that keep a revision of every
+change (:class:`SupportsHistory`) are also told who made it (an :class:`Author`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Namespace = tuple[str, ...]
 Encoding = Literal["utf-8", "base64"]
+RevisionOp = Literal["write", "edit", "delete", "restore"]
 FilesUpdate = dict[str, "dict[str, Any] | None"]
 
 DEFAULT_READ_LIMIT = 2000
@@ -292,3 +294,103 @@ class SupportsFileQueries(Protocol):
         rel_prefix: str = "",
     ) -> list[GrepMatch]: ...
     async def afile_delete_tree(self, namespace: Namespace, key: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who changed a file, as far as the run knows: its thread, user and assistant."""
+
+    thread_id: str | None = None
+    user: str | None = None
+    assistant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One recorded change of a file: numbered 1, 2, ... per file, never reused.
+
+    ``size`` is the file's size in bytes after the change (``None`` for a delete);
+    ``created_at`` is when the change was made (ISO 8601, UTC).
+    """
+
+    number: int
+    op: RevisionOp
+    created_at: str
+    size: int | None = None
+    thread_id: str | None = None
+    user: str | None = None
+    assistant: str | None = None
+
+
+@runtime_checkable
+class SupportsHistory(Protocol):
+    """A store that records a revision of a file on every write, edit and delete.
+
+    Its ``file_put``, ``file_put_many`` and ``file_delete_tree`` (and their async
+    twins) also accept ``author: Author | None``, and ``file_put`` ``op: RevisionOp``
+    (``"write"`` unless given); ``StoreBackend`` passes them only to such stores.
+    Revision ``number`` of a file holds its content as of that change (a delete holds
+    none). See :mod:`deepmemory.history`.
+    """
+
+    def history(self, namespace: Namespace, key: str) -> list[Revision]:
+        """Every recorded revision of the file at ``key``, oldest first."""
+        ...
+
+    def revision(self, namespace: Namespace, key: str, number: int) -> StoredFile | None:
+        """The file as of revision ``number``; ``None`` if unknown or a delete."""
+        ...
+
+    def diff(
+        self,
+        namespace: Namespace,
+        key: str,
+        a: int,
+        b: int | None = None,
+        *,
+        path: str | None = None,
+    ) -> str:
+        """A unified diff from revision ``a`` to ``b`` (``None``: now), naming the file ``path``."""
+        ...
+
+    def restore(
+        self, namespace: Namespace, key: str, number: int, *, author: Author | None = None
+    ) -> Revision:
+        """Write revision ``number``'s content back as a new ``restore`` revision."""
+        ...
+
+    def prune_history(self) -> int:
+        """Apply the store's retention to every file now; return the revisions removed."""
+        ...
+
+    async def ahistory(self, namespace: Namespace, key: str) -> list[Revision]: ...
+    async def arevision(self, namespace: Namespace, key: str, number: int) -> StoredFile | None: ...
+    async def adiff(
+        self,
+        namespace: Namespace,
+        key: str,
+        a: int,
+        b: int | None = None,
+        *,
+        path: str | None = None,
+    ) -> str: ...
+    async def arestore(
+        self, namespace: Namespace, key: str, number: int, *, author: Author | None = None
+    ) -> Revision: ...
+    async def aprune_history(self) -> int: ...
+
+
+_KINDS: dict[tuple[type, type], bool] = {}
+
+
+def implements(obj: object, protocol: type) -> bool:
+    """``isinstance(obj, protocol)`` for a runtime-checkable protocol, cached per class.
+
+    A protocol check inspects every method on each call (microseconds that showed in
+    read latency); a class's answer does not change, so it is computed once.
+    """
+    key = (type(obj), protocol)
+    found = _KINDS.get(key)
+    if found is None:
+        found = _KINDS[key] = isinstance(obj, protocol)
+    return found

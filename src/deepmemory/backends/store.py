@@ -13,7 +13,9 @@ Two ways to answer a query:
   pass (never ``OFFSET`` paging) and keeps only items of exactly this namespace.
 
 The namespace is fixed (``namespace=("users", "alice")``) or computed per run from the
-runtime (``namespace=lambda rt: ("users", rt.context.user_id)``).
+runtime (``namespace=lambda rt: ("users", rt.context.user_id)``). A store that keeps
+history (``SupportsHistory``) is told the run's thread, user and assistant with each
+change (``StoreBackend._author``).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from deepmemory.backends._base import Call, Op, run_async, run_sync
 from deepmemory.backends._files import FileOpsBackend
 from deepmemory.backends._text import file_from_value
 from deepmemory.backends.protocol import (
+    Author,
     FileInfo,
     GrepMatch,
     Namespace,
     StoredFile,
     SupportsFileQueries,
+    implements,
 )
 from deepmemory.errors import ConfigError
 
@@ -253,7 +257,7 @@ class StoreBackend(FileOpsBackend):
 
     @property
     def _dir_check_is_cheap(self) -> bool:  # type: ignore[override]
-        return isinstance(self._store(), SupportsFileQueries)
+        return implements(self._store(), SupportsFileQueries)
 
     def _store(self) -> BaseStore:
         store = self.store if self.store is not None else getattr(self.runtime, "store", None)
@@ -273,10 +277,27 @@ class StoreBackend(FileOpsBackend):
             return validate_namespace(spec(self.runtime))
         return tuple(spec)
 
+    def _author(self) -> Author | None:
+        """Who makes this run's changes, or ``None`` outside a run.
+
+        ``thread_id`` comes from the run's config; ``user_id`` and ``assistant_id`` from
+        its context (attribute or key) or config, as ``tenant_namespace`` reads them.
+        """
+        if self.runtime is None:
+            return None
+        config = getattr(self.runtime, "config", None) or {}
+        thread = (config.get("configurable") or {}).get("thread_id")
+        user, assistant = _lookup(self.runtime, "user_id"), _lookup(self.runtime, "assistant_id")
+        if thread is None and user is None and assistant is None:
+            return None
+        return Author(
+            *(None if value is None else str(value) for value in (thread, user, assistant))
+        )
+
     def _repo(self) -> tuple[Any, Namespace]:
         store = self._store()
         ns = self.resolve_namespace()
-        if isinstance(store, SupportsFileQueries):
+        if implements(store, SupportsFileQueries):
             return store, ns
         return _GenericStoreFiles(store), ns
 

@@ -3,7 +3,8 @@
 The same operations the agent has (``ls``, ``cat`` for read_file, ``write``, ``edit``,
 ``rm`` for delete, ``grep``, ``glob``), on the same store and namespace, with paths as
 the agent names them. ``tree`` shows the hierarchy; ``export`` and ``import`` move
-memory between stores as a JSON Lines archive (see ``_archive``).
+memory between stores as a JSON Lines archive (see ``_archive``); ``history``,
+``diff`` and ``restore`` work with a file's revisions (see ``cli.history``).
 
 Results are rendered by the same ``render_*`` functions the agent's tools use; only
 errors are reworded for a person (``deepmemory memory ls`` instead of ``ls(...)``).
@@ -28,6 +29,7 @@ from rich.syntax import Syntax
 
 from deepmemory.backends import StoreBackend, WriteResult
 from deepmemory.cli import _archive
+from deepmemory.cli import history as _history
 from deepmemory.cli._config import MEMORY_PREFIX, DbOption, JsonOption, UserOption, check_user
 from deepmemory.cli._config import resolve as resolve_settings
 from deepmemory.cli._store import MEMORY_MOUNT, memory_backend, memory_path, open_store
@@ -448,3 +450,6 @@ def import_(
         replaced = sum(_archive.import_file(store, entry) for entry in entries)
     files, users = plural(len(entries), "file"), plural(len(namespaces), "user")
     typer.echo(f"Imported {files} ({replaced} replaced) of {users}.")
+
+
+_history.register(memory_app)

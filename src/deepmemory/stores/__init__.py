@@ -5,10 +5,13 @@
 :class:`~deepmemory.backends.protocol.SupportsFileQueries`, so ``StoreBackend`` lists,
 globs, greps and edits (compare-and-swap) in the database. Each serves ``invoke`` and
 ``ainvoke`` alike and offers ``checkpointer()`` for thread state in the same database.
+Both keep a revision history of every file (``history``, ``revision``, ``diff``,
+``restore``; see :mod:`deepmemory.history`), as does ``InMemoryHistoryStore`` for tests.
 """
 
+from deepmemory.stores.memory import InMemoryHistoryStore
 from deepmemory.stores.migrations import MIGRATIONS, Migration
 from deepmemory.stores.postgres import PostgresStore
 from deepmemory.stores.sqlite import SQLiteStore
 
-__all__ = ["MIGRATIONS", "Migration", "PostgresStore", "SQLiteStore"]
+__all__ = ["MIGRATIONS", "InMemoryHistoryStore", "Migration", "PostgresStore", "SQLiteStore"]

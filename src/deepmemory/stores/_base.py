@@ -2,7 +2,9 @@
 
 It plans every operation as SQL steps (``_sql``) and leaves running them to the
 engine: ``_execute`` (blocking) and ``_aexecute`` (async) run the steps of one call
-in one transaction, in order.
+in one transaction, in order. While history is on (``retention``), every write and
+delete of a file records its revision in the same statement or transaction
+(``_revisions``); ``diff`` and ``restore`` come from :class:`~deepmemory.history.HistoryMixin`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Self, TypeVar, cast
 
-from langgraph.store.base import BaseStore, Op, Result
+from langgraph.store.base import BaseStore, Op, PutOp, Result
 
-from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
+from deepmemory.backends.protocol import (
+    Author,
+    FileInfo,
+    GrepMatch,
+    Namespace,
+    Revision,
+    RevisionOp,
+    StoredFile,
+)
+from deepmemory.history import HistoryMixin
+from deepmemory.stores._revisions import (
+    Retention,
+    prune,
+    record_delete,
+    record_write,
+    select_history,
+    select_revision,
+)
 from deepmemory.stores._sql import (
     Dialect,
     Step,
@@ -29,15 +48,27 @@ from deepmemory.stores._sql import (
 T = TypeVar("T")
 
 
-class SQLStore(BaseStore):
-    """A LangGraph ``BaseStore`` and ``SupportsFileQueries`` answered by SQL steps.
+class SQLStore(HistoryMixin, BaseStore):
+    """A LangGraph ``BaseStore``, ``SupportsFileQueries`` and ``SupportsHistory`` in SQL steps.
 
-    Subclasses set ``dialect`` and run steps: ``_execute`` (blocking) and ``_aexecute``
-    (async), each running the steps of one call in one transaction, in order.
+    Subclasses set ``dialect`` and ``retention`` and run steps: ``_execute`` (blocking)
+    and ``_aexecute`` (async), each running the steps of one call in one transaction,
+    in order.
     """
 
     dialect: Dialect
     supports_ttl = False
+    retention: Retention = Retention()
+
+    @property
+    def keep_revisions(self) -> int | None:
+        """Revisions kept per file (``0``: history is off; ``None``: all)."""
+        return self.retention.keep_revisions
+
+    @property
+    def keep_days(self) -> float | None:
+        """Days a revision is kept (``None``: no age limit)."""
+        return self.retention.keep_days
 
     def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
         raise NotImplementedError
@@ -56,7 +87,24 @@ class SQLStore(BaseStore):
         self.close()
 
     def _plan(self, ops: Iterable[Op]) -> list[Step[Result]]:
-        return [plan_op(self.dialect, op, type(self).__name__) for op in ops]
+        steps = []
+        for op in ops:
+            step = plan_op(self.dialect, op, type(self).__name__)
+            if isinstance(op, PutOp):
+                # A plain put of a file is a write (or delete) of unknown authorship.
+                step = self._recorded(step, op.key, "write" if op.value is not None else "delete")
+            steps.append(step)
+        return steps
+
+    def _recorded(
+        self, step: Step[T], key: str, op: RevisionOp, author: Author | None = None
+    ) -> Step[T]:
+        """``step`` recording its revision, if history is on and ``key`` is a file."""
+        if not self.retention.records or not key.startswith("/"):
+            return step
+        if op == "delete":
+            return record_delete(self.dialect, step, author, self.retention)
+        return record_write(self.dialect, step, op, author, self.retention)
 
     def _one(self, step: Step[T]) -> T:
         return cast(T, self._execute([step])[0])
@@ -80,34 +128,73 @@ class SQLStore(BaseStore):
         """Async ``file_get``."""
         return await self._aone(select_file(self.dialect, namespace, key))
 
+    def _put(
+        self,
+        namespace: Namespace,
+        key: str,
+        file: StoredFile,
+        expected_version: int | None,
+        author: Author | None,
+        op: RevisionOp,
+    ) -> Step[int | None]:
+        step = write_file(self.dialect, namespace, key, file, expected_version)
+        return self._recorded(step, key, op, author)
+
     def file_put(
-        self, namespace: Namespace, key: str, file: StoredFile, *, expected_version: int | None
+        self,
+        namespace: Namespace,
+        key: str,
+        file: StoredFile,
+        *,
+        expected_version: int | None,
+        author: Author | None = None,
+        op: RevisionOp = "write",
     ) -> int | None:
-        """Write ``file``; the new version, or None if ``expected_version`` did not hold."""
-        return self._one(write_file(self.dialect, namespace, key, file, expected_version))
+        """Write ``file``; the new version, or None if ``expected_version`` did not hold.
+
+        With history on, the write records revision ``op`` by ``author`` with it.
+        """
+        return self._one(self._put(namespace, key, file, expected_version, author, op))
 
     async def afile_put(
-        self, namespace: Namespace, key: str, file: StoredFile, *, expected_version: int | None
+        self,
+        namespace: Namespace,
+        key: str,
+        file: StoredFile,
+        *,
+        expected_version: int | None,
+        author: Author | None = None,
+        op: RevisionOp = "write",
     ) -> int | None:
         """Async ``file_put``."""
-        return await self._aone(write_file(self.dialect, namespace, key, file, expected_version))
+        return await self._aone(self._put(namespace, key, file, expected_version, author, op))
 
     def _put_many(
-        self, namespace: Namespace, files: Sequence[tuple[str, StoredFile]]
+        self, namespace: Namespace, files: Sequence[tuple[str, StoredFile]], author: Author | None
     ) -> list[Step[Any]]:
-        return [write_file(self.dialect, namespace, key, file, None) for key, file in files]
+        return [self._put(namespace, key, file, None, author, "write") for key, file in files]
 
-    def file_put_many(self, namespace: Namespace, files: Sequence[tuple[str, StoredFile]]) -> None:
+    def file_put_many(
+        self,
+        namespace: Namespace,
+        files: Sequence[tuple[str, StoredFile]],
+        *,
+        author: Author | None = None,
+    ) -> None:
         """Blind writes of many files (as ``file_put`` without a version) in one transaction."""
         if files:
-            self._execute(self._put_many(namespace, files))
+            self._execute(self._put_many(namespace, files, author))
 
     async def afile_put_many(
-        self, namespace: Namespace, files: Sequence[tuple[str, StoredFile]]
+        self,
+        namespace: Namespace,
+        files: Sequence[tuple[str, StoredFile]],
+        *,
+        author: Author | None = None,
     ) -> None:
         """Async ``file_put_many``."""
         if files:
-            await self._aexecute(self._put_many(namespace, files))
+            await self._aexecute(self._put_many(namespace, files, author))
 
     def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
         """Direct children of ``dir_key``, sorted by path; contents are never read."""
@@ -165,10 +252,57 @@ class SQLStore(BaseStore):
         step = grep_files(self.dialect, namespace, dir_key, literal, glob_regex, rel_prefix)
         return [] if step is None else await self._aone(step)
 
-    def file_delete_tree(self, namespace: Namespace, key: str) -> list[str]:
-        """Delete the file at ``key`` and every file below it; return their keys."""
-        return self._one(delete_tree(self.dialect, namespace, key))
+    def _delete_tree(
+        self, namespace: Namespace, key: str, author: Author | None
+    ) -> Step[list[str]]:
+        return self._recorded(delete_tree(self.dialect, namespace, key), key, "delete", author)
 
-    async def afile_delete_tree(self, namespace: Namespace, key: str) -> list[str]:
+    def file_delete_tree(
+        self, namespace: Namespace, key: str, *, author: Author | None = None
+    ) -> list[str]:
+        """Delete the file at ``key`` and every file below it; return their keys."""
+        return self._one(self._delete_tree(namespace, key, author))
+
+    async def afile_delete_tree(
+        self, namespace: Namespace, key: str, *, author: Author | None = None
+    ) -> list[str]:
         """Async ``file_delete_tree``."""
-        return await self._aone(delete_tree(self.dialect, namespace, key))
+        return await self._aone(self._delete_tree(namespace, key, author))
+
+    # -- history (SupportsHistory; diff and restore come from HistoryMixin) -------------
+
+    def history(self, namespace: Namespace, key: str) -> list[Revision]:
+        """Every recorded revision of the file at ``key``, oldest first.
+
+        Example:
+            >>> store.history(("memories", "alice"), "/notes.txt")[-1].op  # doctest: +SKIP
+            'edit'
+        """
+        return self._one(select_history(self.dialect, namespace, key))
+
+    async def ahistory(self, namespace: Namespace, key: str) -> list[Revision]:
+        """Async ``history``."""
+        return await self._aone(select_history(self.dialect, namespace, key))
+
+    def revision(self, namespace: Namespace, key: str, number: int) -> StoredFile | None:
+        """The file as of revision ``number``; ``None`` if there is none or it is a delete."""
+        return self._one(select_revision(self.dialect, namespace, key, number))
+
+    async def arevision(self, namespace: Namespace, key: str, number: int) -> StoredFile | None:
+        """Async ``revision``."""
+        return await self._aone(select_revision(self.dialect, namespace, key, number))
+
+    def prune_history(self) -> int:
+        """Delete every revision past ``keep_revisions``/``keep_days``; return how many.
+
+        Writes already prune the written file; this catches files no longer written
+        (run it from a scheduled job). With history off (``keep_revisions=0``) it
+        deletes all recorded revisions.
+        """
+        step = prune(self.dialect, self.retention)
+        return 0 if step is None else self._one(step)
+
+    async def aprune_history(self) -> int:
+        """Async ``prune_history``."""
+        step = prune(self.dialect, self.retention)
+        return 0 if step is None else await self._aone(step)

@@ -71,11 +71,17 @@ _PG_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 @dataclass(frozen=True, slots=True)
 class Step(Generic[T]):
-    """One statement and the pure function that turns its rows into a result."""
+    """One statement and the pure function that turns its rows into a result.
+
+    ``then`` (SQLite only) gives the statements to run next in the same transaction,
+    from this one's rows: how a write records its revision there. On PostgreSQL those
+    are part of the one statement instead (``_revisions``).
+    """
 
     query: Query
     finish: Callable[[list[Row]], T]
     write: bool = False
+    then: Callable[[list[Row]], Sequence[Query]] | None = None
 
 
 def _render(dialect: Dialect, sql: str, params: dict[str, Any]) -> Query:
@@ -163,8 +169,8 @@ _RANGE = "key > :lo AND key >= :first AND key < :past"
 
 def _regex_filter(dialect: Dialect, regex: str) -> tuple[str, str]:
     """SQL testing ``rel_prefix + relative key`` against a full-match ``regex``."""
-    if dialect == "sqlite":  # regexp() is Python's re.search, registered per connection.
-        return "regexp(:pattern, :rel_prefix || substr(key, :start))", rf"^(?:{regex})\Z"
+    if dialect == "sqlite":  # regexp(): _match.fullmatch (linear time), registered per connection
+        return "regexp(:pattern, :rel_prefix || substr(key, :start))", regex
     return "(CAST(:rel_prefix AS text) || substr(key, :start)) ~ :pattern", f"^(?:{regex})$"
 
 
@@ -332,7 +338,7 @@ def plan_op(dialect: Dialect, op: Op, engine: str) -> Step[Result]:
     if isinstance(op, PutOp):
         if op.value is None:
             params = {"ns": encode_namespace(op.namespace), "key": op.key}
-            sql = "DELETE FROM deepmemory_items WHERE namespace = :ns AND key = :key"
+            sql = "DELETE FROM deepmemory_items WHERE namespace = :ns AND key = :key RETURNING key"
             return _step(dialect, sql, params, lambda rows: None, write=True)
         params = _write_params(op.namespace, op.key, dict(op.value))
         sql = _upsert(dialect, conflict=_conflict_update("excluded.value"))
@@ -460,13 +466,37 @@ def glob_files(
         return None
     test, pattern = _regex_filter(dialect, regex)
     params = {"ns": encode_namespace(namespace), "rel_prefix": rel_prefix, "pattern": pattern}
-    sql = (
-        "SELECT key, size, modified_at FROM deepmemory_items "
-        f"WHERE namespace = :ns AND {_RANGE} AND {test} ORDER BY key"
-    )
+    name = _name_prefix(regex)
+    table = "deepmemory_items"
+    if name and window["first"] == window["lo"]:
+        # "**/milestone-*.md": the name index finds the candidates, wherever they are.
+        params |= {"name_first": name, "name_past": prefix_end(name)}
+        where = f"namespace = :ns AND name >= :name_first AND name < :name_past AND {_RANGE}"
+        if dialect == "sqlite":  # without statistics SQLite would pick the key index
+            table += " INDEXED BY deepmemory_items_name"
+    else:
+        where = f"namespace = :ns AND {_RANGE}"
+    sql = f"SELECT key, size, modified_at FROM {table} WHERE {where} AND {test} ORDER BY key"
     return _step(
         dialect, sql, params | window, lambda rows: [FileInfo(r[0], False, *r[1:]) for r in rows]
     )
+
+
+_ANY_DIRS = "(?:.*/)?"
+
+
+def _name_prefix(regex: str) -> str:
+    r"""The literal start of the file *name* for a regex "any directories, then one name".
+
+    ``(?:.*/)?milestone\\-[^/]*\\.md`` -> ``milestone-``; '' when the regex is not of
+    that shape (its name part could contain '/'), or the name has no literal start.
+    """
+    if not regex.startswith(_ANY_DIRS):
+        return ""
+    rest = regex[len(_ANY_DIRS) :]
+    if "/" in rest.replace("[^/", "") or ".*" in rest or "(?:" in rest:
+        return ""
+    return regex_literal_prefix(rest)
 
 
 def grep_files(

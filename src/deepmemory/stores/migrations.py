@@ -21,6 +21,15 @@ What the schema holds (both engines):
   never reused, not even by a file deleted and created again.
 * the grep index (m002): an FTS5 ``trigram`` table over the text of UTF-8 files on
   SQLite, a ``pg_trgm`` GIN index on PostgreSQL.
+* the name index (m004): a generated ``name`` column (the key's last segment) with an
+  index, for globs that name files at any depth.
+* revision history (m003, see ``_revisions``): ``deepmemory_revisions``, one row per
+  recorded change of a file, keyed by (namespace, key, revision), holding the item
+  value as of that change (``NULL`` for a delete), ``op``, ``created_at`` and the
+  author (``thread_id``, ``user_id``, ``assistant_id``); ``deepmemory_revision_heads``,
+  the last number given to each file. Every file existing when m003 runs gets its
+  content as revision 1 (op ``write``, at its last update, author unknown), so the
+  first change after the upgrade can be undone too.
 """
 
 from __future__ import annotations
@@ -86,6 +95,54 @@ _SQLITE_GREP_TEXT = (
     "THEN COALESCE(text_override, json_extract(value, '$.content')) END"
 )
 
+# The last segment of a file's key ("/a/b.txt" -> "b.txt"), from its parent column.
+_NAME = (
+    "CASE WHEN parent IS NULL THEN NULL WHEN parent = '/' THEN substr(key, 2) "
+    "ELSE substr(key, length(parent) + 2) END"
+)
+
+_REVISIONS = """
+CREATE TABLE deepmemory_revisions (
+    namespace {text} NOT NULL,
+    key {text} NOT NULL,
+    revision {integer} NOT NULL,
+    op {plain_text} NOT NULL CHECK (op IN ('write', 'edit', 'delete', 'restore')),
+    value {json},
+    size {integer},
+    created_at {time} NOT NULL,
+    thread_id {plain_text},
+    user_id {plain_text},
+    assistant_id {plain_text},
+    PRIMARY KEY (namespace, key, revision)
+)"""
+_REVISION_HEADS = """
+CREATE TABLE deepmemory_revision_heads (
+    namespace {text} NOT NULL,
+    key {text} NOT NULL,
+    revision {integer} NOT NULL,
+    PRIMARY KEY (namespace, key)
+){suffix}"""
+_TYPES = {
+    "sqlite": {"text": "TEXT", "plain_text": "TEXT", "integer": "INTEGER", "json": "TEXT"},
+    "postgres": {"text": 'text COLLATE "C"', "plain_text": "text", "integer": "bigint"},
+}
+_TYPES["sqlite"] |= {"time": "TEXT", "suffix": " WITHOUT ROWID"}
+_TYPES["postgres"] |= {"json": "jsonb", "time": "timestamptz", "suffix": ""}
+# The files of an older database, as revision 1 of each ('/' <= key < '0': file keys).
+_BASELINE = (
+    "INSERT INTO deepmemory_revisions (namespace, key, revision, op, value, size, created_at) "
+    "SELECT namespace, key, 1, 'write', value, size, updated_at FROM deepmemory_items "
+    "WHERE key >= '/' AND key < '0'",
+    "INSERT INTO deepmemory_revision_heads (namespace, key, revision) "
+    "SELECT namespace, key, 1 FROM deepmemory_items WHERE key >= '/' AND key < '0'",
+)
+
+
+def _revision_tables(dialect: str) -> tuple[str, ...]:
+    types = _TYPES[dialect]
+    return (_REVISIONS.format(**types), _REVISION_HEADS.format(**types), *_BASELINE)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(
         "m001_items",
@@ -139,6 +196,26 @@ MIGRATIONS: list[Migration] = [
             "WHERE encoding = 'utf-8'",
         ),
     ),
+    Migration(
+        "m003_revisions",
+        sqlite=_revision_tables("sqlite"),
+        postgres=_revision_tables("postgres"),
+    ),
+    Migration(
+        "m004_name_index",
+        # A file's name (the key's last segment), indexed: a glob such as
+        # "**/milestone-*.md" then reads only the names that start with "milestone-".
+        sqlite=(
+            "ALTER TABLE deepmemory_items ADD COLUMN name TEXT "
+            f"GENERATED ALWAYS AS ({_NAME}) VIRTUAL",
+            "CREATE INDEX deepmemory_items_name ON deepmemory_items (namespace, name)",
+        ),
+        postgres=(
+            'ALTER TABLE deepmemory_items ADD COLUMN name text COLLATE "C" '
+            f"GENERATED ALWAYS AS ({_NAME}) STORED",
+            "CREATE INDEX deepmemory_items_name ON deepmemory_items (namespace, name)",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (
@@ -177,7 +254,7 @@ def migrate_sqlite(conn: sqlite3.Connection, *, until: str | None = None) -> lis
     Example:
         >>> import sqlite3
         >>> migrate_sqlite(sqlite3.connect(":memory:", isolation_level=None))
-        ['m001_items', 'm002_grep_index']
+        ['m001_items', 'm002_grep_index', 'm003_revisions']
     """
     wanted = _pending(until)
     if {m.name for m in wanted} <= set(applied_sqlite(conn)):

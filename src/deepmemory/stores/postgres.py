@@ -18,6 +18,8 @@ Invariants:
   concurrent edits from many processes never lose an update.
 * **NUL.** PostgreSQL text cannot hold U+0000: a text file containing it is stored as
   binary (base64), byte-exact.
+* **History in the write's statement.** A file's write or delete records its revision
+  in the same statement (a data-modifying CTE, see ``_revisions``): no extra round trip.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
+from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
 
@@ -61,7 +64,13 @@ class PostgresStore(SQLStore):
     dialect: Dialect = "postgres"
 
     def __init__(
-        self, connection_string: str, *, schema: str = "public", max_connections: int = 10
+        self,
+        connection_string: str,
+        *,
+        schema: str = "public",
+        max_connections: int = 10,
+        keep_revisions: int | None = DEFAULT_KEEP_REVISIONS,
+        keep_days: float | None = None,
     ) -> None:
         """Configure the store; nothing connects until the first call.
 
@@ -69,7 +78,10 @@ class PostgresStore(SQLStore):
             connection_string: A libpq URL or ``key=value`` string.
             schema: Schema holding the tables (created if missing).
             max_connections: Size limit of each connection pool (at least 2).
+            keep_revisions: History retention per file, as for ``SQLiteStore``.
+            keep_days: History retention in days, as for ``SQLiteStore``.
         """
+        self.retention = Retention(keep_revisions, keep_days)
         if not isinstance(connection_string, str) or not connection_string:
             raise ConfigError(
                 "PostgresStore needs a connection string such as "
@@ -126,7 +138,10 @@ class PostgresStore(SQLStore):
             "conninfo": self.connection_string,
             "min_size": 1,
             "max_size": self.max_connections,
-            "kwargs": {"autocommit": True},
+            # psycopg prepares statements from their 5th run, and PostgreSQL then may
+            # switch to a generic plan in which `content LIKE $n` cannot use the trigram
+            # index: grep would scan every file. Custom plans keep the index in use.
+            "kwargs": {"autocommit": True, "options": "-c plan_cache_mode=force_custom_plan"},
             "timeout": POOL_TIMEOUT,
         }
 

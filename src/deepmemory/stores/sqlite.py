@@ -14,17 +14,17 @@ Invariants:
   process being killed and the machine losing power.
 * **Thread-safe.** One connection per thread (SQLite connections are not shared);
   async methods run the blocking calls in a worker thread.
+* **History in the write's transaction.** A file's write or delete records its
+  revision (``_revisions``) inside the same ``BEGIN IMMEDIATE`` transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,8 +37,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from deepmemory.backends._match import fullmatch
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
+from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_sqlite
 
@@ -46,14 +48,9 @@ from deepmemory.stores.migrations import migrate_sqlite
 MIN_SQLITE_VERSION = (3, 35, 0)
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def _regexp(pattern: str, text: str | None) -> bool:
-    """SQLite's ``REGEXP`` (``text REGEXP pattern``): Python ``re.search``."""
-    return text is not None and _compiled(pattern).search(text) is not None
+    """``regexp(pattern, text)``: a full match of a glob's regex, without backtracking."""
+    return text is not None and fullmatch(pattern, text)
 
 
 class SQLiteStore(SQLStore):
@@ -76,6 +73,8 @@ class SQLiteStore(SQLStore):
         *,
         timeout: float = 30.0,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        keep_revisions: int | None = DEFAULT_KEEP_REVISIONS,
+        keep_days: float | None = None,
     ) -> None:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -84,7 +83,13 @@ class SQLiteStore(SQLStore):
             timeout: Seconds to wait for another process's write lock.
             synchronous: ``FULL`` (default) survives power loss; ``NORMAL`` only a
                 crash of the process, and commits faster.
+            keep_revisions: Revisions of each file kept in its history (older ones
+                are pruned when the file is written); ``0`` records none, ``None``
+                keeps every one. See :mod:`deepmemory.history`.
+            keep_days: Also prune revisions older than this many days (``None``: no
+                age limit).
         """
+        self.retention = Retention(keep_revisions, keep_days)
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise ConfigError(
                 f"SQLiteStore needs SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer; "
@@ -209,7 +214,10 @@ class _ThreadConnection:
 
 def _run(conn: sqlite3.Connection, step: Step[Any]) -> Any:
     sql, params = step.query
-    return step.finish(conn.execute(sql, params).fetchall())
+    rows = conn.execute(sql, params).fetchall()
+    for follow_sql, follow_params in step.then(rows) if step.then else ():
+        conn.execute(follow_sql, follow_params)
+    return step.finish(rows)
 
 
 class SQLiteCheckpointer(SqliteSaver):

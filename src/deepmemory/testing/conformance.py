@@ -111,7 +111,9 @@ class BackendConformance:
     ) -> None:
         fs.write(fs.p("/s.txt"), "keep")
         error = fs.write(fs.p("/s.txt"), "bad \ud800 text").error
-        assert error is not None and "not valid Unicode" in error
+        assert error is not None and "not valid text" in error
+        assert "not valid text" in fs.write(fs.p("/s.txt"), "nul \x00 inside").error
+        assert "not valid text" in fs.edit(fs.p("/s.txt"), "keep", "k\x00").error
         assert fs.read(fs.p("/s.txt")).lines == ["keep"]
 
     @pytest.mark.parametrize(
