@@ -41,6 +41,7 @@ from langgraph.store.base import (
 from deepmemory.backends import _scan
 from deepmemory.backends._text import file_from_value, stored_size
 from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
+from deepmemory.stores.migrations import NAME_SQL
 
 Dialect = Literal["sqlite", "postgres"]
 Row = Sequence[Any]
@@ -471,9 +472,13 @@ def glob_files(
     if name and window["first"] == window["lo"]:
         # "**/milestone-*.md": the name index finds the candidates, wherever they are.
         params |= {"name_first": name, "name_past": prefix_end(name)}
-        where = f"namespace = :ns AND name >= :name_first AND name < :name_past AND {_RANGE}"
-        if dialect == "sqlite":  # without statistics SQLite would pick the key index
+        column = "name"
+        if dialect == "sqlite":  # the expression index; without statistics SQLite
+            column = f"({NAME_SQL})"  # would otherwise pick the key index
             table += " INDEXED BY deepmemory_items_name"
+        where = (
+            f"namespace = :ns AND {column} >= :name_first AND {column} < :name_past AND {_RANGE}"
+        )
     else:
         where = f"namespace = :ns AND {_RANGE}"
     sql = f"SELECT key, size, modified_at FROM {table} WHERE {where} AND {test} ORDER BY key"

@@ -96,7 +96,7 @@ _SQLITE_GREP_TEXT = (
 )
 
 # The last segment of a file's key ("/a/b.txt" -> "b.txt"), from its parent column.
-_NAME = (
+NAME_SQL = (
     "CASE WHEN parent IS NULL THEN NULL WHEN parent = '/' THEN substr(key, 2) "
     "ELSE substr(key, length(parent) + 2) END"
 )
@@ -205,14 +205,15 @@ MIGRATIONS: list[Migration] = [
         "m004_name_index",
         # A file's name (the key's last segment), indexed: a glob such as
         # "**/milestone-*.md" then reads only the names that start with "milestone-".
+        # SQLite: an expression index (a generated column here trips SQLite's schema
+        # reload once LangGraph's checkpointer shares the file); queries repeat the
+        # expression (``_sql.NAME_SQL``).
         sqlite=(
-            "ALTER TABLE deepmemory_items ADD COLUMN name TEXT "
-            f"GENERATED ALWAYS AS ({_NAME}) VIRTUAL",
-            "CREATE INDEX deepmemory_items_name ON deepmemory_items (namespace, name)",
+            f"CREATE INDEX deepmemory_items_name ON deepmemory_items (namespace, ({NAME_SQL}))",
         ),
         postgres=(
             'ALTER TABLE deepmemory_items ADD COLUMN name text COLLATE "C" '
-            f"GENERATED ALWAYS AS ({_NAME}) STORED",
+            f"GENERATED ALWAYS AS ({NAME_SQL}) STORED",
             "CREATE INDEX deepmemory_items_name ON deepmemory_items (namespace, name)",
         ),
     ),
