@@ -449,7 +449,7 @@ class EngineSetup:
 
 
 @contextlib.contextmanager
-def sqlite_engine() -> Iterator[EngineSetup]:
+def sqlite_engine(keep_revisions: int | None = 50) -> Iterator[EngineSetup]:
     """Two database files in a temporary directory, removed afterwards."""
     from langgraph.store.sqlite import SqliteStore as LangGraphSqliteStore
 
@@ -458,7 +458,7 @@ def sqlite_engine() -> Iterator[EngineSetup]:
     tmp = Path(tempfile.mkdtemp(prefix="deepmemory-bench-"))
 
     def open_stores(stack: contextlib.ExitStack[Any]) -> tuple[BaseStore, BaseStore]:
-        ours = stack.enter_context(SQLiteStore(tmp / "ours.db"))
+        ours = stack.enter_context(SQLiteStore(tmp / "ours.db", keep_revisions=keep_revisions))
         lg = stack.enter_context(LangGraphSqliteStore.from_conn_string(str(tmp / "lg.db")))
         lg.setup()
         return ours, lg
@@ -471,7 +471,7 @@ def sqlite_engine() -> Iterator[EngineSetup]:
 
 
 @contextlib.contextmanager
-def postgres_engine(url: str) -> Iterator[EngineSetup]:
+def postgres_engine(url: str, keep_revisions: int | None = 50) -> Iterator[EngineSetup]:
     """A fresh database on the server (dropped afterwards) holding both stores' tables."""
     from langgraph.store.postgres import PostgresStore as LangGraphPostgresStore
 
@@ -484,7 +484,9 @@ def postgres_engine(url: str) -> Iterator[EngineSetup]:
     db_url = make_conninfo(url, dbname=dbname)
 
     def open_stores(stack: contextlib.ExitStack[Any]) -> tuple[BaseStore, BaseStore]:
-        ours = stack.enter_context(PostgresStore(connection_string=db_url))
+        ours = stack.enter_context(
+            PostgresStore(connection_string=db_url, keep_revisions=keep_revisions)
+        )
         lg = stack.enter_context(LangGraphPostgresStore.from_conn_string(db_url))
         lg.setup()
         return ours, lg
@@ -842,6 +844,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--pg-url", default=os.environ.get("DEEPMEMORY_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
     )
     p.add_argument(
+        "--no-history",
+        action="store_true",
+        help="measure our stores with revision history off (keep_revisions=0)",
+    )
+    p.add_argument(
         "--no-deepagents",
         action="store_true",
         help="do not measure deepagents' StoreBackend even if installed",
@@ -880,7 +887,8 @@ def main(argv: list[str] | None = None) -> int:
     load_s: dict[str, dict[str, float]] = {}
     engine_facts: dict[str, dict[str, str]] = {}
     for engine in args.engine_list:
-        cm = sqlite_engine() if engine == "sqlite" else postgres_engine(args.pg_url)
+        keep = 0 if args.no_history else 50
+        cm = sqlite_engine(keep) if engine == "sqlite" else postgres_engine(args.pg_url, keep)
         with cm as setup:
             engine_facts[engine] = setup.facts
             got, load_s[engine] = run_engine(setup, args.size_list, policy, use_da, log)
