@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain.agents import create_agent
@@ -249,6 +249,3 @@ def create_deep_agent(
     )
     agent.__class__ = DeepAgent
     return agent  # type: ignore[return-value]  # same object, with DeepAgent's thread default
-
-
-BackendFactory = Callable[[Any], Any]

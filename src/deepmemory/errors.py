@@ -114,11 +114,6 @@ def read_only(path: str) -> str:
     return f"Error: {path!r} is read-only; it cannot be written, edited or deleted."
 
 
-def no_route(path: str, routes: list[str]) -> str:
-    """No backend serves the path."""
-    return f"Error: no storage is configured for {path!r}. Paths must start with one of {routes}."
-
-
 def invalid_glob(pattern: str, reason: str) -> str:
     """A glob pattern that cannot be used."""
     return f"Error: invalid glob pattern {pattern!r}: {reason}."

@@ -14,17 +14,13 @@ from deepmemory.backends._text import split_lines, stored_size
 from deepmemory.backends.protocol import FileInfo, GrepMatch, StoredFile
 
 
-def _below(key: str, dir_key: str) -> str | None:
-    return relative_to(key, dir_key)
-
-
 def list_dir(items: Iterable[tuple[str, StoredFile]], dir_key: str) -> list[FileInfo]:
     """Direct children of ``dir_key``; subdirectories as ``is_dir`` entries ending in ``/``."""
     files: dict[str, FileInfo] = {}
     dirs: set[str] = set()
     prefix = "/" if dir_key == "/" else dir_key + "/"
     for key, file in items:
-        rel = _below(key, dir_key)
+        rel = relative_to(key, dir_key)
         if not rel:
             continue
         head, sep, _ = rel.partition("/")
@@ -38,7 +34,7 @@ def list_dir(items: Iterable[tuple[str, StoredFile]], dir_key: str) -> list[File
 
 def is_dir(keys: Iterable[str], dir_key: str) -> bool:
     """Whether any key lies below ``dir_key``."""
-    return any(_below(key, dir_key) for key in keys)
+    return any(relative_to(key, dir_key) for key in keys)
 
 
 def glob(
@@ -47,7 +43,7 @@ def glob(
     """Files below ``dir_key`` whose ``rel_prefix + relative key`` fully matches ``regex``."""
     found = []
     for key, file in items:
-        rel = _below(key, dir_key)
+        rel = relative_to(key, dir_key)
         if rel and fullmatch(regex, rel_prefix + rel):
             found.append(FileInfo(key, False, stored_size(file), file.modified_at or None))
     return sorted(found, key=lambda e: e.path)
@@ -63,7 +59,7 @@ def grep(
     """Lines containing ``literal`` in text files below ``dir_key`` (optionally glob-filtered)."""
     matches = []
     for key, file in items:
-        rel = _below(key, dir_key)
+        rel = relative_to(key, dir_key)
         if not rel or file.encoding == "base64" or literal not in file.content:
             continue
         if glob_regex is not None and not fullmatch(glob_regex, rel_prefix + rel):
@@ -77,4 +73,4 @@ def grep(
 
 def tree_keys(keys: Iterable[str], key: str) -> list[str]:
     """``key`` itself and every key below it."""
-    return [k for k in keys if k == key or _below(k, key)]
+    return [k for k in keys if k == key or relative_to(k, key)]
