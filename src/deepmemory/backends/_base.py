@@ -73,6 +73,15 @@ async def run_async(op: Op[T], target: Any) -> T:
         return stop.value  # type: ignore[no-any-return]  # generator return value is T
 
 
+def async_twin(method: Any) -> Any:
+    """The ``a``-twin of a repository method that does no I/O (in-memory state)."""
+
+    async def twin(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return method(self, *args, **kwargs)
+
+    return twin
+
+
 class BaseBackend:
     """Mount-point mapping and runtime binding; subclasses implement the operations."""
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from deepmemory import errors, paths
+from deepmemory.backends import _scan
 from deepmemory.backends._base import BACKOFF, BaseBackend, Call, Op, run_async, run_sync
 from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
 from deepmemory.backends._text import (
@@ -290,7 +291,7 @@ class FileOpsBackend(BaseBackend):
         if not prefix and base != self.mount:
             single: StoredFile | None = yield Call("file_get", (ns, dir_key))
             if single is not None:
-                return GrepResult(pattern, _grep_text(base, single, pattern))
+                return GrepResult(pattern, _scan.matching_lines(base, single, pattern))
         matches: list[GrepMatch] = yield Call(
             "file_grep", (ns, dir_key, pattern, glob_regex), {"rel_prefix": prefix}
         )
@@ -446,14 +447,3 @@ def _failed(op_name: str, args: tuple[Any, ...], message: str) -> Any:
     if op_name == "_op_download":
         return [DownloadResult(str(p), error=message) for p in args[0]]
     return _RESULTS[op_name](str(args[0]), error=message)
-
-
-def _grep_text(vpath: str, file: StoredFile, literal: str) -> list[GrepMatch]:
-    """Matching lines of one file (binary files never match)."""
-    if file.encoding == "base64":
-        return []
-    return [
-        GrepMatch(vpath, number, line)
-        for number, line in enumerate(split_lines(file.content), start=1)
-        if literal in line
-    ]

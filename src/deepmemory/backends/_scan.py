@@ -64,11 +64,20 @@ def grep(
             continue
         if glob_regex is not None and not fullmatch(glob_regex, rel_prefix + rel):
             continue
-        for number, line in enumerate(split_lines(file.content), start=1):
-            if literal in line:
-                matches.append(GrepMatch(key, number, line))
+        matches.extend(matching_lines(key, file, literal))
     matches.sort(key=lambda m: (m.path, m.line))
     return matches
+
+
+def matching_lines(path: str, file: StoredFile, literal: str) -> list[GrepMatch]:
+    """The lines of one file that contain ``literal`` (binary files never match)."""
+    if file.encoding == "base64":
+        return []
+    return [
+        GrepMatch(path, number, line)
+        for number, line in enumerate(split_lines(file.content), start=1)
+        if literal in line
+    ]
 
 
 def tree_keys(keys: Iterable[str], key: str) -> list[str]:

@@ -14,6 +14,17 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def human_size(n: int | None) -> str:
+    """``1536`` -> ``"1.5 KB"``; '' for an unknown size."""
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
 def split_lines(content: str) -> list[str]:
     r"""Split text into lines the way read and grep number them.
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from deepmemory.backends import _scan
+from deepmemory.backends._base import async_twin
 from deepmemory.backends._files import FileOpsBackend
 from deepmemory.backends._text import file_from_value
 from deepmemory.backends.protocol import FileInfo, FilesUpdate, GrepMatch, Namespace, StoredFile
@@ -90,38 +91,13 @@ class _StateFiles:
         return keys
 
     # Thread state is in memory: the async twins do the same work.
-    async def afile_get(self, namespace: Namespace, key: str) -> StoredFile | None:
-        return self.file_get(namespace, key)
-
-    async def afile_put(
-        self, namespace: Namespace, key: str, file: StoredFile, *, expected_version: int | None
-    ) -> int | None:
-        return self.file_put(namespace, key, file, expected_version=expected_version)
-
-    async def afile_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
-        return self.file_list_dir(namespace, dir_key)
-
-    async def afile_is_dir(self, namespace: Namespace, dir_key: str) -> bool:
-        return self.file_is_dir(namespace, dir_key)
-
-    async def afile_glob(
-        self, namespace: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
-    ) -> list[FileInfo]:
-        return self.file_glob(namespace, dir_key, regex, rel_prefix=rel_prefix)
-
-    async def afile_grep(
-        self,
-        namespace: Namespace,
-        dir_key: str,
-        literal: str,
-        glob_regex: str | None,
-        *,
-        rel_prefix: str = "",
-    ) -> list[GrepMatch]:
-        return self.file_grep(namespace, dir_key, literal, glob_regex, rel_prefix=rel_prefix)
-
-    async def afile_delete_tree(self, namespace: Namespace, key: str) -> list[str]:
-        return self.file_delete_tree(namespace, key)
+    afile_get = async_twin(file_get)
+    afile_put = async_twin(file_put)
+    afile_list_dir = async_twin(file_list_dir)
+    afile_is_dir = async_twin(file_is_dir)
+    afile_glob = async_twin(file_glob)
+    afile_grep = async_twin(file_grep)
+    afile_delete_tree = async_twin(file_delete_tree)
 
 
 class StateBackend(FileOpsBackend):

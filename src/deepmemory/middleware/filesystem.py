@@ -28,6 +28,7 @@ from langgraph.config import get_config
 from langgraph.types import Command
 
 from deepmemory import errors
+from deepmemory.backends._text import human_size
 from deepmemory.backends.protocol import (
     DeleteResult,
     EditResult,
@@ -87,22 +88,12 @@ def resolve_backend(spec: BackendSpec, runtime: Any) -> Any:
 # -- rendering: every result becomes the text the model reads ---------------------------
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return ""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
-
-
 def _listing(entries: list[FileInfo], empty: str, more_hint: str) -> str:
     if not entries:
         return empty
     lines = []
     for e in entries[:MAX_LIST_ENTRIES]:
-        lines.append(e.path if e.is_dir else f"{e.path} ({_size(e.size)})")
+        lines.append(e.path if e.is_dir else f"{e.path} ({human_size(e.size)})")
     if len(entries) > MAX_LIST_ENTRIES:
         lines.append(f"... and {len(entries) - MAX_LIST_ENTRIES} more. {more_hint}")
     return _cap("\n".join(lines), more_hint)

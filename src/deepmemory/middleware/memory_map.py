@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepmemory.backends._text import human_size
 from deepmemory.backends.composite import CompositeBackend
 from deepmemory.backends.protocol import FileInfo, ReadResult
 from deepmemory.backends.state import StateBackend
@@ -43,11 +44,6 @@ def _summary(result: ReadResult) -> str:
     return line if len(line) <= MAX_SUMMARY_CHARS else line[: MAX_SUMMARY_CHARS - 1] + "…"
 
 
-def _size(n: int | None) -> str:
-    n = n or 0
-    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB"
-
-
 def render_map(
     roots: list[str],
     files: list[FileInfo],
@@ -64,7 +60,7 @@ def render_map(
     shown = 0
     for info in files:
         summary = summaries.get(info.path)
-        line = f"- {info.path} ({_size(info.size)})" + (f": {summary}" if summary else "")
+        line = f"- {info.path} ({human_size(info.size or 0)})" + (f": {summary}" if summary else "")
         if shown == MAX_MAP_FILES or used + len(line) + 1 > budget:
             break
         lines.append(line)
