@@ -41,6 +41,8 @@ def _refuse(path: object, why: str, hint: str = "") -> InvalidPathError:
 
 
 def _check_chars(path: str) -> None:
+    if path.isascii() and path.isprintable() and "\\" not in path:
+        return  # The common case: nothing below can refuse it.
     for ch in path:
         code = ord(ch)
         if code < 0x20 or 0x7F <= code < 0xA0:
@@ -73,14 +75,16 @@ def validate(path: object, *, allow_root: bool = True) -> str:
         raise _refuse(
             path, "it is relative", f"Use an absolute path starting with '/', e.g. '/{path}'."
         )
-    path = unicodedata.normalize("NFC", path)
+    ascii = path.isascii()  # ASCII is its own NFC and NFKC form
+    if not ascii:
+        path = unicodedata.normalize("NFC", path)
     segments = []
     for segment in path.split("/"):
         if segment in ("", "."):
             continue
         if segment == "..":
             raise _refuse(path, "'..' segments are not allowed", "Write the full absolute path.")
-        folded = unicodedata.normalize("NFKC", segment)
+        folded = segment if ascii else unicodedata.normalize("NFKC", segment)
         if folded in (".", "..") or any(c in folded for c in _FORBIDDEN_FOLDED):
             raise _refuse(
                 path,

@@ -46,6 +46,7 @@ from deepmemory.backends.protocol import (
     RevisionOp,
     StoredFile,
     SupportsHistory,
+    SupportsInPlaceWrites,
     UploadResult,
     WriteResult,
     implements,
@@ -180,10 +181,14 @@ class FileOpsBackend(BaseBackend):
         if not is_valid_text(content):
             return WriteResult(vpath, error=errors.invalid_text(vpath))
         key = self._key(vpath)
-        if self._dir_check_is_cheap and (yield Call("file_is_dir", (ns, key))):
-            return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
         now = now_iso()
         file = StoredFile(content, "utf-8", now, now)
+        if implements(repo, SupportsInPlaceWrites):  # the directory check is in the write
+            if (yield Call("file_write", (ns, key, file), self._attributed(repo, "write"))) is None:
+                return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
+            return WriteResult(vpath)
+        if self._dir_check_is_cheap and (yield Call("file_is_dir", (ns, key))):
+            return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
         kwargs = {"expected_version": None, **self._attributed(repo, "write")}
         yield Call("file_put", (ns, key, file), kwargs)
         return WriteResult(vpath)
@@ -208,6 +213,15 @@ class FileOpsBackend(BaseBackend):
         if not is_valid_text(new_string):
             return EditResult(vpath, error=errors.invalid_text(vpath))
         key = self._key(vpath)
+        if (
+            not replace_all
+            and implements(repo, SupportsInPlaceWrites)
+            and "\x00" not in old_string + new_string
+        ):
+            # The common case in one statement; anything else falls through to say why.
+            edit = (ns, key, old_string, new_string, now_iso())
+            if (yield Call("file_edit", edit, self._attributed(repo, "edit"))) is not None:
+                return EditResult(vpath, occurrences=1)
         for attempt in range(MAX_EDIT_ATTEMPTS):
             file: StoredFile | None = yield Call("file_get", (ns, key))
             if file is None:

@@ -36,6 +36,8 @@ def split_lines(content: str) -> list[str]:
     lines = content.split("\n")
     if lines[-1] == "":
         lines.pop()
+    if "\r" not in content:
+        return lines
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 

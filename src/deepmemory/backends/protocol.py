@@ -323,6 +323,35 @@ class Revision:
 
 
 @runtime_checkable
+class SupportsInPlaceWrites(Protocol):
+    """A file repository that writes and edits in one statement (one round trip).
+
+    ``FileOpsBackend`` uses these for ``write`` and ``edit`` where a repository has
+    them, instead of a directory check plus ``file_put`` and a read plus a
+    compare-and-swap. With history they accept ``author`` and ``op`` as ``file_put``
+    does. Async twins: ``afile_write``, ``afile_edit``.
+    """
+
+    def file_write(self, namespace: Namespace, key: str, file: StoredFile) -> int | None:
+        """Create or replace ``file`` (as ``file_put`` with no expected version).
+
+        The new version; ``None``, writing nothing, if ``key`` is a directory.
+        """
+        ...
+
+    def file_edit(
+        self, namespace: Namespace, key: str, old_string: str, new_string: str, modified_at: str
+    ) -> int | None:
+        """Replace the one occurrence of ``old_string`` in a text file; the new version.
+
+        ``None``, changing nothing, when the file is missing, binary, or does not hold
+        ``old_string`` exactly once: the caller reads it to say which. Never loses a
+        concurrent update of the same file.
+        """
+        ...
+
+
+@runtime_checkable
 class SupportsHistory(Protocol):
     """A store that records a revision of a file on every write, edit and delete.
 

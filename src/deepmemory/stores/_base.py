@@ -36,6 +36,7 @@ from deepmemory.stores._sql import (
     Dialect,
     Step,
     delete_tree,
+    edit_file_in_place,
     find_dir,
     glob_files,
     grep_files,
@@ -43,6 +44,7 @@ from deepmemory.stores._sql import (
     plan_op,
     select_file,
     write_file,
+    write_file_unless_dir,
 )
 
 T = TypeVar("T")
@@ -97,14 +99,20 @@ class SQLStore(HistoryMixin, BaseStore):
         return steps
 
     def _recorded(
-        self, step: Step[T], key: str, op: RevisionOp, author: Author | None = None
+        self,
+        step: Step[T],
+        key: str,
+        op: RevisionOp,
+        author: Author | None = None,
+        *,
+        from_row: bool = False,
     ) -> Step[T]:
         """``step`` recording its revision, if history is on and ``key`` is a file."""
         if not self.retention.records or not key.startswith("/"):
             return step
         if op == "delete":
             return record_delete(self.dialect, step, author, self.retention)
-        return record_write(self.dialect, step, op, author, self.retention)
+        return record_write(self.dialect, step, op, author, self.retention, from_row=from_row)
 
     def _one(self, step: Step[T]) -> T:
         return cast(T, self._execute([step])[0])
@@ -173,6 +181,87 @@ class SQLStore(HistoryMixin, BaseStore):
         self, namespace: Namespace, files: Sequence[tuple[str, StoredFile]], author: Author | None
     ) -> list[Step[Any]]:
         return [self._put(namespace, key, file, None, author, "write") for key, file in files]
+
+    def _write(
+        self,
+        namespace: Namespace,
+        key: str,
+        file: StoredFile,
+        author: Author | None,
+        op: RevisionOp,
+    ) -> Step[int | None]:
+        step = write_file_unless_dir(self.dialect, namespace, key, file)
+        return self._recorded(step, key, op, author)
+
+    def file_write(
+        self,
+        namespace: Namespace,
+        key: str,
+        file: StoredFile,
+        *,
+        author: Author | None = None,
+        op: RevisionOp = "write",
+    ) -> int | None:
+        """Create or replace ``file`` in one statement; ``None`` if ``key`` is a directory."""
+        return self._one(self._write(namespace, key, file, author, op))
+
+    async def afile_write(
+        self,
+        namespace: Namespace,
+        key: str,
+        file: StoredFile,
+        *,
+        author: Author | None = None,
+        op: RevisionOp = "write",
+    ) -> int | None:
+        """Async ``file_write``."""
+        return await self._aone(self._write(namespace, key, file, author, op))
+
+    def _edit(
+        self,
+        namespace: Namespace,
+        key: str,
+        edit: tuple[str, str, str],
+        author: Author | None,
+        op: RevisionOp,
+    ) -> Step[int | None]:
+        step = edit_file_in_place(self.dialect, namespace, key, *edit)
+        return self._recorded(step, key, op, author, from_row=True)
+
+    def file_edit(
+        self,
+        namespace: Namespace,
+        key: str,
+        old_string: str,
+        new_string: str,
+        modified_at: str,
+        *,
+        author: Author | None = None,
+        op: RevisionOp = "edit",
+    ) -> int | None:
+        """Replace the one occurrence of ``old_string`` in one statement; the new version.
+
+        ``None`` (nothing changed) if the file is missing, binary, or does not hold
+        ``old_string`` exactly once.
+        """
+        return self._one(
+            self._edit(namespace, key, (old_string, new_string, modified_at), author, op)
+        )
+
+    async def afile_edit(
+        self,
+        namespace: Namespace,
+        key: str,
+        old_string: str,
+        new_string: str,
+        modified_at: str,
+        *,
+        author: Author | None = None,
+        op: RevisionOp = "edit",
+    ) -> int | None:
+        """Async ``file_edit``."""
+        edit = (old_string, new_string, modified_at)
+        return await self._aone(self._edit(namespace, key, edit, author, op))
 
     def file_put_many(
         self,

@@ -133,26 +133,41 @@ def _author_values(dialect: Dialect) -> str:
 
 
 def record_write(
-    dialect: Dialect, step: Step[T], op: RevisionOp, author: Author | None, retention: Retention
+    dialect: Dialect,
+    step: Step[T],
+    op: RevisionOp,
+    author: Author | None,
+    retention: Retention,
+    *,
+    from_row: bool = False,
 ) -> Step[T]:
     """``step`` (a write of ``:ns``/``:key`` ending ``RETURNING version``) recording a revision.
 
-    The revision's value and size are the write's own ``:value`` and ``:size``.
+    The revision's value and size are the write's own ``:value`` and ``:size``, or,
+    with ``from_row`` (an edit computed in SQL, ``RETURNING version, value, size``),
+    those of the row as written.
     """
     sql, params = step.query
     params = params | _params(op, author, retention)
     text, time = _TEXT[dialect].format, _TIME[dialect].format
+    value, size = _JSON[dialect].format(":value"), ":size"
+    if from_row and dialect == "postgres":
+        value, size = "w.value", "w.size"
+    elif from_row:
+        row = "FROM deepmemory_items WHERE namespace = :ns AND key = :key"
+        value, size = f"(SELECT value {row})", f"(SELECT size {row})"
     revision = (
         f"INSERT INTO deepmemory_revisions ({_COLUMNS}) SELECT {text(':ns')}, {text(':key')}, "
-        f"revision, {text(':rev_op')}, {_JSON[dialect].format(':value')}, :size, "
+        f"revision, {text(':rev_op')}, {value}, {size}, "
         f"{time(':rev_now')}, {_author_values(dialect)} FROM {{source}}"
     )
     if dialect == "postgres":
         head = f"{_HEAD_INSERT} SELECT {text(':ns')}, {text(':key')}, 1 FROM w {_BUMP} RETURNING revision"
+        source = "head CROSS JOIN w" if from_row else "head"
         parts = [
             f"w AS ({sql})",
             f"head AS ({_render(dialect, head, {})[0]})",
-            f"r AS ({_render(dialect, revision.format(source='head'), {})[0]})",
+            f"r AS ({_render(dialect, revision.format(source=source), {})[0]})",
         ]
         expired = _expired(dialect, retention, "(SELECT revision FROM head)")
         if expired:

@@ -18,6 +18,7 @@ their exact namespace.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -83,12 +84,20 @@ class Step(Generic[T]):
     finish: Callable[[list[Row]], T]
     write: bool = False
     then: Callable[[list[Row]], Sequence[Query]] | None = None
+    # Plan with this call's values, never a cached generic plan (PostgreSQL): for
+    # searches, whose best index depends on the pattern (a generic plan of
+    # `content LIKE $n` cannot use the trigram index). Writes keep their cached plans.
+    custom_plan: bool = False
+
+
+@functools.lru_cache(maxsize=1024)
+def _psycopg_sql(sql: str) -> str:
+    """``:name`` parameters as psycopg's ``%(name)s`` (statements repeat: cached)."""
+    return _PG_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
 def _render(dialect: Dialect, sql: str, params: dict[str, Any]) -> Query:
-    if dialect == "postgres":
-        sql = _PG_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
-    return sql, params
+    return (_psycopg_sql(sql) if dialect == "postgres" else sql), params
 
 
 def _step(
@@ -98,8 +107,9 @@ def _step(
     finish: Callable[[list[Row]], T],
     *,
     write: bool = False,
+    custom_plan: bool = False,
 ) -> Step[T]:
-    return Step(_render(dialect, sql, params), finish, write)
+    return Step(_render(dialect, sql, params), finish, write, custom_plan=custom_plan)
 
 
 # -- namespaces, key ranges, derived columns ------------------------------------------
@@ -196,12 +206,19 @@ def _write_params(namespace: Namespace, key: str, value: dict[str, Any]) -> dict
     }
 
 
-def _upsert(dialect: Dialect, *, conflict: str) -> str:
+def _upsert(dialect: Dialect, *, conflict: str, unless: str = "") -> str:
+    """Insert or (``conflict``) update one item; with ``unless`` (SQL), only if it is false."""
+    values = (
+        f":ns, :key, {_VALUE[dialect]}, {_NOW[dialect]}, {_NOW[dialect]}, "
+        f"{_NEXT_VERSION[dialect]}, :parent, :encoding, :size, :modified_at, :text_override"
+    )
+    if dialect == "postgres":  # untyped parameters in a SELECT list would be read as text
+        values = values.replace(":ns, :key", "CAST(:ns AS text), CAST(:key AS text)")
+    source = f"SELECT {values} WHERE NOT {unless}" if unless else f"VALUES ({values})"
     return (
         f"INSERT INTO deepmemory_items ({_ITEM_COLUMNS}, version, parent, encoding, size, "
-        f"modified_at, text_override) VALUES (:ns, :key, {_VALUE[dialect]}, {_NOW[dialect]}, "
-        f"{_NOW[dialect]}, {_NEXT_VERSION[dialect]}, :parent, :encoding, :size, :modified_at, "
-        f":text_override) ON CONFLICT (namespace, key) {conflict} RETURNING version"
+        f"modified_at, text_override) {source} "
+        f"ON CONFLICT (namespace, key) {conflict} RETURNING version"
     )
 
 
@@ -389,15 +406,19 @@ def select_file(dialect: Dialect, namespace: Namespace, key: str) -> Step[Stored
     return _step(dialect, sql, params, lambda rows: _stored_file(dialect, rows))
 
 
+def _storable(dialect: Dialect, file: StoredFile) -> StoredFile:
+    if dialect == "postgres" and file.encoding == "utf-8" and "\x00" in file.content:
+        # PostgreSQL text cannot hold NUL: keep such a file byte-exact as binary.
+        encoded = base64.b64encode(file.content.encode("utf-8")).decode("ascii")
+        return StoredFile(encoded, "base64", file.created_at, file.modified_at)
+    return file
+
+
 def write_file(
     dialect: Dialect, namespace: Namespace, key: str, file: StoredFile, expected_version: int | None
 ) -> Step[int | None]:
     """Write a file: unconditionally, insert-if-absent (0), or compare-and-swap on version."""
-    if dialect == "postgres" and file.encoding == "utf-8" and "\x00" in file.content:
-        # PostgreSQL text cannot hold NUL: keep such a file byte-exact as binary.
-        encoded = base64.b64encode(file.content.encode("utf-8")).decode("ascii")
-        file = StoredFile(encoded, "base64", file.created_at, file.modified_at)
-    params = _write_params(namespace, key, file.to_value())
+    params = _write_params(namespace, key, _storable(dialect, file).to_value())
     if expected_version is None:
         sql = _upsert(dialect, conflict=_conflict_update(_KEEP_CREATED_AT[dialect]))
     elif expected_version == 0:
@@ -410,6 +431,70 @@ def write_file(
             f"{_NOW[dialect]}, version = {_NEXT_VERSION[dialect]}, {_FILE_COLUMNS} "
             "WHERE namespace = :ns AND key = :key AND version = :expected RETURNING version"
         )
+    return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
+
+
+def write_file_unless_dir(
+    dialect: Dialect, namespace: Namespace, key: str, file: StoredFile
+) -> Step[int | None]:
+    """``write_file`` without an expected version, refused (``None``) if ``key`` is a directory.
+
+    One statement: the directory check is part of the insert.
+    """
+    params = _write_params(namespace, key, _storable(dialect, file).to_value())
+    lo = dir_prefix(key)
+    params |= {"lo": lo, "hi": prefix_end(lo)}
+    below = (
+        "EXISTS (SELECT 1 FROM deepmemory_items WHERE namespace = :ns AND key > :lo AND key < :hi)"
+    )
+    sql = _upsert(dialect, conflict=_conflict_update(_KEEP_CREATED_AT[dialect]), unless=below)
+    return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
+
+
+# The text of a stored text file, and the SQL that edits it in place.
+_CONTENT = {"sqlite": "json_extract(value, '$.content')", "postgres": "(value ->> 'content')"}
+_SET_CONTENT = {
+    "sqlite": "json_set(value, '$.content', {new}, '$.modified_at', :modified_at)",
+    "postgres": "jsonb_set(jsonb_set(value, '{{content}}', to_jsonb({new})), "
+    "'{{modified_at}}', to_jsonb(CAST(:modified_at AS text)))",
+}
+_BYTES = {"sqlite": "length(CAST({} AS BLOB))", "postgres": "octet_length({})"}
+
+
+def edit_file_in_place(
+    dialect: Dialect, namespace: Namespace, key: str, old: str, new: str, modified_at: str
+) -> Step[int | None]:
+    """Replace the one occurrence of ``old`` in a text file inside the database.
+
+    The new version; ``None`` (nothing changed) when the file is missing, binary, in
+    the older list-of-lines layout, or holds ``old`` other than exactly once: the
+    caller then reads the file to say which. One ``UPDATE`` whose condition and new
+    value are computed from the row it changes, so a concurrent edit of the same file
+    is re-checked against the latest row (PostgreSQL re-evaluates the row after
+    waiting for its lock; SQLite runs one writer at a time): no update is lost.
+    ``old`` and ``new`` must not contain NUL.
+    """
+    text = _CONTENT[dialect]
+    cast = "CAST({} AS text)" if dialect == "postgres" else "{}"
+    old_sql, new_sql = cast.format(":old"), cast.format(":new")
+    replaced = f"replace({text}, {old_sql}, {new_sql})"
+    params = {
+        "ns": encode_namespace(namespace),
+        "key": key,
+        "old": old,
+        "new": new,
+        "modified_at": modified_at,
+        "now": datetime.now(UTC).isoformat(timespec="microseconds"),
+    }
+    # Exactly once: removing every occurrence shortens the text by one length of old.
+    once = f"length({text}) - length(replace({text}, {old_sql}, '')) = length({old_sql})"
+    sql = (
+        f"UPDATE deepmemory_items SET value = {_SET_CONTENT[dialect].format(new=replaced)}, "
+        f"size = {_BYTES[dialect].format(replaced)}, modified_at = :modified_at, "
+        f"updated_at = {_NOW[dialect]}, version = {_NEXT_VERSION[dialect]} "
+        "WHERE namespace = :ns AND key = :key AND encoding = 'utf-8' "
+        f"AND text_override IS NULL AND {once} RETURNING version, value, size"
+    )
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
 
 
@@ -444,7 +529,7 @@ def list_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[list[
         f"UNION ALL SELECT {lo_text} || name || '/', 1, NULL, NULL FROM subdirs "
         "WHERE name IS NOT NULL"
     )
-    return _step(dialect, sql, params, _finish_list)
+    return _step(dialect, sql, params, _finish_list, custom_plan=True)
 
 
 def find_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[bool]:
@@ -483,7 +568,11 @@ def glob_files(
         where = f"namespace = :ns AND {_RANGE}"
     sql = f"SELECT key, size, modified_at FROM {table} WHERE {where} AND {test} ORDER BY key"
     return _step(
-        dialect, sql, params | window, lambda rows: [FileInfo(r[0], False, *r[1:]) for r in rows]
+        dialect,
+        sql,
+        params | window,
+        lambda rows: [FileInfo(r[0], False, *r[1:]) for r in rows],
+        custom_plan=True,
     )
 
 
@@ -540,7 +629,7 @@ def grep_files(
             files = [(r[0], StoredFile(str(r[1]))) for r in rows]
             return _scan.grep(files, dir_key, literal, None, rel_prefix)
 
-        return _step(dialect, sql, params | window, finish)
+        return _step(dialect, sql, params | window, finish, custom_plan=True)
     text = "COALESCE(text_override, value ->> 'content')"  # The indexed expression.
     params["like"] = "%" + re.sub(r"([\\%_])", r"\\\1", literal) + "%"
     where += ["encoding = 'utf-8'", f"{text} LIKE :like ESCAPE '\\'", "strpos(line, :literal) > 0"]
@@ -550,7 +639,9 @@ def grep_files(
         f"FROM unnest(string_to_array({text}, chr(10))) WITH ORDINALITY AS u(raw, n)) AS lines "
         f"WHERE {' AND '.join(where)} ORDER BY key, n"
     )
-    return _step(dialect, sql, params | window, lambda rows: [GrepMatch(*r) for r in rows])
+    return _step(
+        dialect, sql, params | window, lambda rows: [GrepMatch(*r) for r in rows], custom_plan=True
+    )
 
 
 def delete_tree(dialect: Dialect, namespace: Namespace, key: str) -> Step[list[str]]:

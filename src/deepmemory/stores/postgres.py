@@ -138,10 +138,10 @@ class PostgresStore(SQLStore):
             "conninfo": self.connection_string,
             "min_size": 1,
             "max_size": self.max_connections,
-            # psycopg prepares statements from their 5th run, and PostgreSQL then may
-            # switch to a generic plan in which `content LIKE $n` cannot use the trigram
-            # index: grep would scan every file. Custom plans keep the index in use.
-            "kwargs": {"autocommit": True, "options": "-c plan_cache_mode=force_custom_plan"},
+            # psycopg prepares a statement from its 5th run and PostgreSQL then reuses a
+            # generic plan: right for writes and lookups. Searches opt out per step
+            # (`Step.custom_plan`, run unprepared).
+            "kwargs": {"autocommit": True},
             "timeout": POOL_TIMEOUT,
         }
 
@@ -285,13 +285,13 @@ def _discard(task: asyncio.Task[AsyncConnectionPool[Any]]) -> None:
 
 def _run(conn: psycopg.Connection[Any], step: Step[Any]) -> Any:
     sql, params = step.query
-    cur = conn.execute(sql, params)
+    cur = conn.execute(sql, params, prepare=False if step.custom_plan else None)
     return step.finish(cur.fetchall() if cur.description is not None else [])
 
 
 async def _arun(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> Any:
     sql, params = step.query
-    cur = await conn.execute(sql, params)
+    cur = await conn.execute(sql, params, prepare=False if step.custom_plan else None)
     return step.finish(await cur.fetchall() if cur.description is not None else [])
 
 
