@@ -15,6 +15,7 @@ from deepmemory.cli._store import memory_path, shown_db
 from tests.cli.conftest import ASK, SAVE, SAVED, invoke, one_error_line
 
 COMMANDS = [p for p in command_paths() if p]
+SHARED = ("user", "db", "model", "base_url", "thread")
 
 
 @pytest.mark.parametrize("path", [(), *COMMANDS], ids=lambda p: " ".join(p) or "deepmemory")
@@ -34,9 +35,12 @@ def test_every_option_of_the_shared_settings_can_come_from_an_environment_variab
         for name in path:
             node = node.commands[name]
         for param in node.params:
-            if param.name in ("user", "db", "model", "base_url", "thread"):
+            if param.name in (*SHARED, "ttl_days", "max_files", "max_bytes"):
                 envvars.setdefault(param.name, set()).add(param.envvar)
     assert envvars["db"] == {"DEEPMEMORY_DB"}
+    assert envvars["ttl_days"] == {"DEEPMEMORY_TTL_DAYS"}
+    assert envvars["max_files"] == {"DEEPMEMORY_MAX_FILES"}
+    assert envvars["max_bytes"] == {"DEEPMEMORY_MAX_BYTES"}
     assert envvars["model"] == {"DEEPMEMORY_MODEL"}
     assert envvars["base_url"] == {"DEEPMEMORY_BASE_URL"}
     assert envvars["thread"] == {"DEEPMEMORY_THREAD"}

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
 
 from deepmemory.backends.protocol import Encoding, StoredFile
+from deepmemory.clock import now_iso
 
-
-def now_iso() -> str:
-    """The current time as an ISO 8601 UTC timestamp."""
-    return datetime.now(UTC).isoformat()
+__all__ = ["now_iso"]  # re-exported: the file timestamps come from deepmemory.clock
 
 
 def human_size(n: int | None) -> str:

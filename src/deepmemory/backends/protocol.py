@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from deepmemory import clock
 
 Namespace = tuple[str, ...]
 Encoding = Literal["utf-8", "base64"]
@@ -320,6 +323,73 @@ class Revision:
     thread_id: str | None = None
     user: str | None = None
     assistant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileUsage:
+    """What pruning knows of a stored file: no content, only size and last use.
+
+    ``last_used`` is ISO 8601 UTC: the last write, or the last read where reads refresh
+    it. ``version`` lets a prune delete the file only if it has not changed since.
+    """
+
+    key: str
+    size: int
+    last_used: str
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """Files not used for ``ttl`` are gone; reads count as use if ``refresh_on_read``.
+
+    Without a ``ttl`` nothing is hidden, but reads are still recorded (for caps that
+    evict the least recently used).
+
+    Example:
+        >>> from datetime import timedelta
+        >>> Expiry(timedelta(days=90)).refresh_every
+        datetime.timedelta(seconds=3600)
+    """
+
+    ttl: timedelta | None
+    refresh_on_read: bool = True
+
+    def cutoff(self) -> str | None:
+        """Files last used before this instant (ISO 8601 UTC) have expired; None: none."""
+        return None if self.ttl is None else clock.iso(clock.now() - self.ttl)
+
+    @property
+    def refresh_every(self) -> timedelta:
+        """A read records itself only if the file's last use is older than this.
+
+        1% of the TTL, at most an hour: most reads then write nothing, and a file
+        expires at most that much earlier than ``ttl`` after its last read.
+        """
+        hour = timedelta(hours=1)
+        return hour if self.ttl is None else min(self.ttl / 100, hour)
+
+
+@runtime_checkable
+class SupportsExpiry(Protocol):
+    """A file repository that can hide expired files and be pruned.
+
+    Async twins: ``afile_usage``, ``afile_discard``.
+    """
+
+    def with_expiry(self, expiry: Expiry) -> Any:
+        """This repository seeing only files used within ``expiry.ttl`` (a cheap view)."""
+        ...
+
+    def file_usage(self, namespace: Namespace) -> list[FileUsage]:
+        """Every file of ``namespace`` (expired ones included), by key; no content read."""
+        ...
+
+    def file_discard(
+        self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
+    ) -> list[str]:
+        """Delete each victim unless it changed since it was listed; the keys deleted."""
+        ...
 
 
 @runtime_checkable

@@ -21,25 +21,32 @@ change (``StoreBackend._author``).
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
+from deepmemory import clock
 from deepmemory.backends import _scan
 from deepmemory.backends._base import Call, Op, run_async, run_sync
 from deepmemory.backends._files import FileOpsBackend
-from deepmemory.backends._text import file_from_value
+from deepmemory.backends._text import file_from_value, stored_size
 from deepmemory.backends.protocol import (
     Author,
+    Expiry,
     FileInfo,
+    FileUsage,
     GrepMatch,
     Namespace,
     StoredFile,
+    SupportsExpiry,
     SupportsFileQueries,
     implements,
 )
 from deepmemory.errors import ConfigError
+from deepmemory.pruning import PrunePolicy, PruneReport, aprune_namespace, prune_namespace
 
 DEFAULT_NAMESPACE: Namespace = ("filesystem",)
 NamespaceSpec = Namespace | Sequence[str] | Callable[[Any], Sequence[str]]
@@ -150,21 +157,98 @@ def _file(item: Item | None) -> StoredFile | None:
     return None if item is None else file_from_value(item.value)
 
 
+def _last_write(file: StoredFile) -> datetime | None:
+    """When the file was last written, from its ``modified_at``; None if it has none."""
+    try:
+        moment = datetime.fromisoformat(file.modified_at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _last_write_iso(file: StoredFile) -> str:
+    """``_last_write`` in the stores' ISO form (sorts as text); '' if unknown."""
+    moment = _last_write(file)
+    return "" if moment is None else clock.iso(moment)
+
+
 class _GenericStoreFiles:
-    """The file queries over plain ``BaseStore`` operations."""
+    """The file queries over plain ``BaseStore`` operations.
+
+    With an expiry (``with_expiry``) files last written before its cut-off are left
+    out; a plain store cannot record reads, so here a file's last use is its last
+    write (``modified_at``; a file without one never expires). A store with LangGraph's
+    TTL support (``supports_ttl``) is also given the TTL with each write, so its own
+    sweeper removes what has expired.
+    """
+
+    expiry: Expiry | None = None
 
     def __init__(self, store: BaseStore) -> None:
         self.io = _BatchIO(store)
 
+    def with_expiry(self, expiry: Expiry) -> _GenericStoreFiles:
+        """This repository leaving out files not written within ``expiry.ttl``."""
+        view = copy.copy(self)
+        view.expiry = expiry
+        return view
+
+    def _visible(self, file: StoredFile) -> bool:
+        ttl = None if self.expiry is None else self.expiry.ttl
+        if ttl is None:
+            return True
+        written = _last_write(file)
+        return written is None or written >= clock.now() - ttl
+
+    def _ttl_minutes(self) -> float | None:
+        """The TTL to hand a store that supports LangGraph's TTL, in its minutes."""
+        ttl = None if self.expiry is None else self.expiry.ttl
+        if ttl is None or not getattr(self.io.store, "supports_ttl", False):
+            return None
+        return ttl.total_seconds() / 60
+
+    def _put_op(self, ns: Namespace, key: str, file: StoredFile) -> PutOp:
+        # index=False: files are not embedded into a vector index on every write.
+        return PutOp(ns, key, file.to_value(), False, self._ttl_minutes())
+
     @staticmethod
-    def _scan(ns: Namespace) -> Op[list[tuple[str, StoredFile]]]:
+    def _scan_all(ns: Namespace) -> Op[list[tuple[str, StoredFile]]]:
         # One pass over the namespace; search matches by prefix, so keep exact matches only.
         (items,) = yield Call("batch", ([SearchOp(ns, None, _SCAN_LIMIT, 0, None, False)],))
         return [(item.key, file_from_value(item.value)) for item in items if item.namespace == ns]
 
+    def _scan(self, ns: Namespace) -> Op[list[tuple[str, StoredFile]]]:
+        files = yield from self._scan_all(ns)
+        return [(key, file) for key, file in files if self._visible(file)]
+
     def _get(self, ns: Namespace, key: str) -> Op[StoredFile | None]:
         (item,) = yield Call("batch", ([GetOp(ns, key, False)],))
-        return _file(item)
+        file = _file(item)
+        return file if file is not None and self._visible(file) else None
+
+    def _usage(self, ns: Namespace) -> Op[list[FileUsage]]:
+        files = yield from self._scan_all(ns)
+        return [
+            FileUsage(key, stored_size(file), _last_write_iso(file))
+            for key, file in sorted(files)
+            if key.startswith("/")
+        ]
+
+    def _discard(
+        self, ns: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
+    ) -> Op[list[str]]:
+        if not victims:
+            return []
+        # No versions here: delete only files whose modified_at is still the one listed.
+        current = yield Call("batch", ([GetOp(ns, v.key, False) for v in victims],))
+        gone = [
+            v.key
+            for v, item in zip(victims, current, strict=True)
+            if item is not None and _last_write_iso(file_from_value(item.value)) == v.last_used
+        ]
+        if gone:
+            yield Call("batch", ([PutOp(ns, key, None) for key in gone],))
+        return gone
 
     def _put(
         self, ns: Namespace, key: str, file: StoredFile, *, expected_version: int | None
@@ -173,8 +257,7 @@ class _GenericStoreFiles:
             old = yield from self._get(ns, key)
             if old is not None and old.created_at:
                 file.created_at = old.created_at
-        # index=False: files are not embedded into a vector index on every write.
-        yield Call("batch", ([PutOp(ns, key, file.to_value(), False)],))
+        yield Call("batch", ([self._put_op(ns, key, file)],))
         return 0
 
     def _put_many(self, ns: Namespace, files: list[tuple[str, StoredFile]]) -> Op[None]:
@@ -185,7 +268,7 @@ class _GenericStoreFiles:
         for (_, file), old in zip(files, olds, strict=True):
             if old is not None and old.value.get("created_at"):
                 file.created_at = str(old.value["created_at"])
-        yield Call("batch", ([PutOp(ns, key, file.to_value(), False) for key, file in files],))
+        yield Call("batch", ([self._put_op(ns, key, file) for key, file in files],))
 
     def _list_dir(self, ns: Namespace, dir_key: str) -> Op[list[FileInfo]]:
         return _scan.list_dir((yield from self._scan(ns)), dir_key)
@@ -224,6 +307,8 @@ class _GenericStoreFiles:
     file_glob, afile_glob = _twins(_glob)
     file_grep, afile_grep = _twins(_grep)
     file_delete_tree, afile_delete_tree = _twins(_delete_tree)
+    file_usage, afile_usage = _twins(_usage)
+    file_discard, afile_discard = _twins(_discard)
 
 
 class StoreBackend(FileOpsBackend):
@@ -242,12 +327,23 @@ class StoreBackend(FileOpsBackend):
         *,
         store: BaseStore | None = None,
         namespace: NamespaceSpec | None = None,
+        ttl: timedelta | None = None,
+        prune: PrunePolicy | None = None,
     ) -> None:
+        """Files of ``namespace`` in ``store`` (else the run's store).
+
+        ``ttl`` (or ``prune=PrunePolicy(...)``, which also caps files and bytes): files
+        not used for that long are gone from every tool at once, and ``prune()``
+        deletes them (see :mod:`deepmemory.pruning`).
+        """
         self.runtime = runtime
         self.store = store
         if namespace is not None and not callable(namespace):
             namespace = validate_namespace(namespace)
         self.namespace = namespace
+        if ttl is not None and prune is not None:
+            raise ConfigError("Give ttl= or prune=PrunePolicy(ttl=...), not both.")
+        self.policy = prune if prune is not None else PrunePolicy(ttl=ttl)
 
     def bind(self, runtime: Any) -> StoreBackend:
         """A backend for one tool call: the run's store unless one was given."""
@@ -297,13 +393,40 @@ class StoreBackend(FileOpsBackend):
     def _repo(self) -> tuple[Any, Namespace]:
         store = self._store()
         ns = self.resolve_namespace()
-        if implements(store, SupportsFileQueries):
-            return store, ns
-        return _GenericStoreFiles(store), ns
+        repo: Any = store if implements(store, SupportsFileQueries) else _GenericStoreFiles(store)
+        expiry = self.policy.expiry
+        if expiry is not None:
+            if not implements(repo, SupportsExpiry):
+                raise ConfigError(
+                    f"{type(store).__name__} cannot hide expired files: use a LangGraph "
+                    "BaseStore or one of deepmemory.stores for a StoreBackend with a ttl."
+                )
+            repo = repo.with_expiry(expiry)
+        return repo, ns
+
+    def prune(self, *, dry_run: bool = False) -> PruneReport:
+        """Delete what this backend's policy says has expired or is over its caps.
+
+        Example:
+            >>> from datetime import timedelta
+            >>> from langgraph.store.memory import InMemoryStore
+            >>> backend = StoreBackend(store=InMemoryStore(), ttl=timedelta(days=30))
+            >>> backend.prune(dry_run=True).removed
+            []
+        """
+        return prune_namespace(
+            self._store(), self.resolve_namespace(), self.policy, dry_run=dry_run
+        )
+
+    async def aprune(self, *, dry_run: bool = False) -> PruneReport:
+        """Async ``prune``."""
+        return await aprune_namespace(
+            self._store(), self.resolve_namespace(), self.policy, dry_run=dry_run
+        )
 
 
 def iter_namespace_files(
     store: BaseStore, namespace: Namespace
 ) -> Iterator[tuple[str, StoredFile]]:
     """Every file of exactly ``namespace`` in ``store``, in one pass (for export and tools)."""
-    yield from run_sync(_GenericStoreFiles._scan(namespace), _BatchIO(store))
+    yield from run_sync(_GenericStoreFiles._scan_all(namespace), _BatchIO(store))

@@ -3,14 +3,26 @@
 Highest first: a command-line option, its environment variable (typer reads both:
 ``--model`` / ``DEEPMEMORY_MODEL``), the config file, then a default:
 
-=========  ==========================  =====================  ===========================
-setting    option / variable           config.toml key        default
-=========  ==========================  =====================  ===========================
-database   ``--db`` / DEEPMEMORY_DB    ``db``                 ``<data dir>/memory.db``
-user       ``--user`` / DEEPMEMORY_USER ``user``              the OS user name
-model      ``--model`` / DEEPMEMORY_MODEL ``model``           by API key (Anthropic, OpenAI)
-base URL   ``--base-url`` / DEEPMEMORY_BASE_URL ``base_url``  the provider's own
-=========  ==========================  =====================  ===========================
+==========  ==========================================  ==============  =======================
+setting     option / variable                           config.toml     default
+==========  ==========================================  ==============  =======================
+database    ``--db`` / DEEPMEMORY_DB                    ``db``          ``<data dir>/memory.db``
+user        ``--user`` / DEEPMEMORY_USER                ``user``        the OS user name
+model       ``--model`` / DEEPMEMORY_MODEL              ``model``       by API key (Anthropic,
+                                                                        OpenAI)
+base URL    ``--base-url`` / DEEPMEMORY_BASE_URL        ``base_url``    the provider's own
+TTL (days)  ``--ttl-days`` / DEEPMEMORY_TTL_DAYS        ``ttl_days``    none: nothing expires
+file cap    ``--max-files`` / DEEPMEMORY_MAX_FILES      ``max_files``   none
+byte cap    ``--max-bytes`` / DEEPMEMORY_MAX_BYTES      ``max_bytes``   none
+==========  ==========================================  ==============  =======================
+
+The last three make the user's :class:`~deepmemory.pruning.PrunePolicy`
+(``Settings.policy``): memory not used (written or read) for ``ttl_days`` is hidden
+from ``deepmemory memory`` and the agent, and ``deepmemory memory prune`` (and a
+``chat`` session, in the background) deletes it and evicts the least recently used
+files over ``max_files`` / ``max_bytes``. Only ``memory prune`` has the options; the
+variables apply to every command. In the config file they are TOML numbers
+(``ttl_days = 90``, ``max_files = 500``), the other settings strings.
 
 The config file is ``$DEEPMEMORY_CONFIG``, else ``$XDG_CONFIG_HOME/deepmemory/config.toml``,
 else ``~/.config/deepmemory/config.toml``; the data dir is ``$XDG_DATA_HOME/deepmemory``,
@@ -24,6 +36,7 @@ import getpass
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,11 +46,20 @@ from langchain_core.language_models import BaseChatModel
 from deepmemory.agent import DEFAULT_MODELS, resolve_model
 from deepmemory.backends.store import validate_namespace
 from deepmemory.errors import ConfigError
+from deepmemory.pruning import PrunePolicy
 
 CONFIG_ENV = "DEEPMEMORY_CONFIG"
-CONFIG_KEYS = ("model", "base_url", "db", "user")
+STRING_KEYS = ("model", "base_url", "db", "user")
+# The settings of the prune policy: config key -> (option, environment variable).
+PRUNE_KEYS = {
+    "ttl_days": ("--ttl-days", "DEEPMEMORY_TTL_DAYS"),
+    "max_files": ("--max-files", "DEEPMEMORY_MAX_FILES"),
+    "max_bytes": ("--max-bytes", "DEEPMEMORY_MAX_BYTES"),
+}
+CONFIG_KEYS = (*STRING_KEYS, *PRUNE_KEYS)
 MEMORY_PREFIX = "memories"  # memory of user U lives in namespace ("memories", U)
 _UNSAFE_IN_USER = set("./\\*?%[]{} ")
+_MAX_DAYS = timedelta.max.days
 
 # -- the options every command shares -------------------------------------------------
 
@@ -93,6 +115,36 @@ ThreadOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+TtlDaysOption = Annotated[
+    float | None,
+    typer.Option(
+        "--ttl-days",
+        envvar="DEEPMEMORY_TTL_DAYS",
+        help="Forget files not used (written or read) for this many days, e.g. 90 or 0.5. "
+        "Default: config 'ttl_days', else none.",
+        show_default=False,
+    ),
+]
+MaxFilesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-files",
+        envvar="DEEPMEMORY_MAX_FILES",
+        help="Keep at most this many files per user, evicting the least recently used. "
+        "Default: config 'max_files', else no cap.",
+        show_default=False,
+    ),
+]
+MaxBytesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-bytes",
+        envvar="DEEPMEMORY_MAX_BYTES",
+        help="Keep at most this many bytes per user, evicting the least recently used "
+        "files. Default: config 'max_bytes', else no cap.",
+        show_default=False,
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +155,7 @@ class Settings:
     user: str
     model: str | None
     base_url: str | None
+    policy: PrunePolicy = PrunePolicy()  # what the user's memory forgets; empty: nothing
 
     @property
     def namespace(self) -> tuple[str, str]:
@@ -118,11 +171,14 @@ def config_path() -> Path:
     return Path(base) / "deepmemory" / "config.toml"
 
 
-def read_config(path: Path | None = None) -> dict[str, str]:
+def read_config(path: Path | None = None) -> dict[str, Any]:
     """The config file's settings; ``{}`` when there is no file.
 
+    Values are checked: the keys of ``STRING_KEYS`` hold strings, ``ttl_days`` a
+    number > 0, ``max_files`` and ``max_bytes`` whole numbers >= 0.
+
     Raises:
-        ConfigError: the file is not valid TOML, or holds an unknown key or a non-string.
+        ConfigError: the file is not valid TOML, or holds an unknown key or a bad value.
     """
     path = path or config_path()
     try:
@@ -138,9 +194,81 @@ def read_config(path: Path | None = None) -> dict[str, str]:
             f"{', '.join(CONFIG_KEYS)}."
         )
     for key, value in data.items():
-        if not isinstance(value, str):
+        if key in PRUNE_KEYS:
+            _PRUNE_CHECKS[key](value, f"{key!r} in {str(path)!r}")
+        elif not isinstance(value, str):
             raise ConfigError(f"{key!r} in {str(path)!r} must be a string, got {value!r}.")
     return data
+
+
+def _days(value: object, source: str) -> float:
+    """``value`` as a TTL in days; ``source`` names where it was set, for the message."""
+    # NaN, inf and anything beyond timedelta's range fail the comparison too.
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= _MAX_DAYS:
+        return float(value)
+    raise ConfigError(f"{source} must be a number of days > 0, such as 30 or 0.5, not {value!r}.")
+
+
+def _count(value: object, source: str) -> int:
+    """``value`` as a cap (files or bytes); ``source`` names where it was set."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigError(f"{source} must be a whole number >= 0, not {value!r}.")
+
+
+_PRUNE_CHECKS = {"ttl_days": _days, "max_files": _count, "max_bytes": _count}
+
+
+def _number(text: str) -> int | float | str:
+    """An environment variable's text as a number, or the text if it is none."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _prune_setting(
+    key: str, given: float | None, config: dict[str, Any], path: Path
+) -> tuple[object, str] | None:
+    """The value of prune setting ``key`` and where it came from, or ``None`` if unset.
+
+    Highest first: the option (``given``), its environment variable (read here too, so
+    that commands without the option honour it), the config file.
+    """
+    option, envvar = PRUNE_KEYS[key]
+    if given is not None:
+        return given, f"{option} (or {envvar})"
+    text = os.environ.get(envvar, "").strip()
+    if text:
+        return _number(text), envvar
+    if key in config:
+        return config[key], f"{key!r} in {str(path)!r}"
+    return None
+
+
+def prune_policy(
+    config: dict[str, Any],
+    path: Path,
+    *,
+    ttl_days: float | None = None,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+) -> PrunePolicy:
+    """The prune policy the options, variables and config file (at ``path``) set.
+
+    Raises:
+        ConfigError: a value is not a number of days > 0 or a whole number >= 0.
+    """
+    ttl = _prune_setting("ttl_days", ttl_days, config, path)
+    files = _prune_setting("max_files", max_files, config, path)
+    size = _prune_setting("max_bytes", max_bytes, config, path)
+    return PrunePolicy(
+        ttl=None if ttl is None else timedelta(days=_days(*ttl)),
+        max_files=None if files is None else _count(*files),
+        max_bytes=None if size is None else _count(*size),
+    )
 
 
 def data_dir() -> Path:
@@ -180,14 +308,21 @@ def resolve(
     user: str | None,
     model: str | None = None,
     base_url: str | None = None,
+    ttl_days: float | None = None,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
 ) -> Settings:
     """Fill what the options left unset from the config file and the defaults."""
-    config = read_config()
+    path = config_path()
+    config = read_config(path)
     return Settings(
         db=db or config.get("db") or str(data_dir() / "memory.db"),
         user=check_user(user or config.get("user") or default_user()),
         model=model or config.get("model"),
         base_url=base_url or config.get("base_url"),
+        policy=prune_policy(
+            config, path, ttl_days=ttl_days, max_files=max_files, max_bytes=max_bytes
+        ),
     )
 
 

@@ -7,7 +7,9 @@ PostgreSQL database (``PostgresStore``). Both hold memories and, through their
 The memory of user U is the namespace ``("memories", U)``. The agent sees it as
 ``/memories/`` (a ``CompositeBackend`` routes that prefix to a ``StoreBackend``; all
 other paths are the thread's scratch space), and ``deepmemory memory`` commands reach
-the very same backend, mounted at ``/memories``, so both name files alike.
+the very same backend, mounted at ``/memories``, so both name files alike. Both carry
+the user's prune policy (``Settings.policy``), so a file expired by ``ttl_days`` is
+gone from both at once, deleted or not.
 """
 
 from __future__ import annotations
@@ -54,9 +56,13 @@ def open_store(db: str) -> Iterator[Store]:
         store.close()
 
 
+def _user_memory(store: Store, settings: Settings) -> StoreBackend:
+    return StoreBackend(store=store, namespace=settings.namespace, prune=settings.policy)
+
+
 def memory_backend(store: Store, settings: Settings) -> StoreBackend:
     """The user's memory, serving paths below ``/memories`` as the agent names them."""
-    return StoreBackend(store=store, namespace=settings.namespace).mounted(MEMORY_MOUNT)
+    return _user_memory(store, settings).mounted(MEMORY_MOUNT)
 
 
 def agent_backend(store: Store, settings: Settings) -> CompositeBackend:
@@ -65,7 +71,7 @@ def agent_backend(store: Store, settings: Settings) -> CompositeBackend:
     The model's writes to memory are held to ``LimitsBackend``'s defaults (1 MiB a
     file, 100 MiB in all); ``deepmemory memory write`` and ``import`` are not.
     """
-    memory = LimitsBackend(StoreBackend(store=store, namespace=settings.namespace))
+    memory = LimitsBackend(_user_memory(store, settings))
     return CompositeBackend(default=StateBackend(), routes={MEMORY_MOUNT + "/": memory})
 
 

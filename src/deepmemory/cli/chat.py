@@ -10,6 +10,11 @@ the finished model messages and so the tool calls. Ctrl-C makes the runner cance
 turn's task, which closes the HTTP stream at once; the agent's
 ``UnansweredToolCallsMiddleware`` answers the tool calls left open when the next turn
 starts, so the thread stays valid.
+
+When the user's prune policy is set (``ttl_days``, ``max_files``, ``max_bytes``), a
+``chat`` session runs a :class:`~deepmemory.pruning.Sweeper` on the user's memory: at
+start, then every ``SWEEP_EVERY``, stopped on exit. ``run`` (one turn) starts none:
+expired files are hidden from it anyway, and ``deepmemory memory prune`` deletes them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import contextlib
 import functools
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -53,10 +60,12 @@ from deepmemory.cli._terminal import (
     styled,
 )
 from deepmemory.cli._transcript import last_text, shorten, tool_call_line
+from deepmemory.pruning import Sweeper
 
 SYSTEM_PROMPT = "You are talking with the user {user!r} in a terminal. Answer in plain text."
 HELP = "Commands: /thread (show its id), /exit (or Ctrl-D). Ctrl-C interrupts a reply."
 EXIT_COMMANDS = ("/exit", "/quit", "/q")
+SWEEP_EVERY = timedelta(minutes=10)
 
 
 @dataclass
@@ -174,6 +183,17 @@ def _run_turn(
         raise
 
 
+@contextlib.contextmanager
+def sweeping(store: Store, settings: Settings) -> Iterator[Sweeper | None]:
+    """Prune the user's memory in the background while the block runs, if a policy is set."""
+    if settings.policy.is_empty:
+        yield None
+        return
+    sweeper = Sweeper(store, settings.policy, namespaces=[settings.namespace], every=SWEEP_EVERY)
+    with sweeper:  # stopped (after the prune in progress) before the store closes
+        yield sweeper
+
+
 def _prompt_text() -> str:
     if not is_tty(sys.stdout) or colour() is False:
         return "you> "
@@ -245,6 +265,8 @@ def chat(
     Replies stream as they come; tool calls show as lines such as
     '→ write_file /memories/preferences.txt'. Ctrl-C interrupts a reply; Ctrl-D or
     /exit quits. Without --thread a new conversation starts and its id is printed.
+    With ttl_days, max_files or max_bytes set, memory is pruned in the background
+    while the chat runs (as `deepmemory memory prune` does).
 
     Example:
         deepmemory chat --model openai:gpt-4.1 --thread 0b6c1e0e-...
@@ -254,7 +276,7 @@ def chat(
     if is_tty(sys.stdin):
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401  # line editing and history for input()
-    with open_store(settings.db) as store:
+    with open_store(settings.db) as store, sweeping(store, settings):
         agent = build_agent(chosen, store, settings)
         thread_id = thread or str(uuid.uuid4())
         _greet(agent, settings, thread_id, resumed=thread is not None)

@@ -4,7 +4,8 @@ The same operations the agent has (``ls``, ``cat`` for read_file, ``write``, ``e
 ``rm`` for delete, ``grep``, ``glob``), on the same store and namespace, with paths as
 the agent names them. ``tree`` shows the hierarchy; ``export`` and ``import`` move
 memory between stores as a JSON Lines archive (see ``_archive``); ``history``,
-``diff`` and ``restore`` work with a file's revisions (see ``cli.history``).
+``diff`` and ``restore`` work with a file's revisions (see ``cli.history``); ``prune``
+deletes what the prune policy (``ttl_days``, ``max_files``, ``max_bytes``) forgets.
 
 Results are rendered by the same ``render_*`` functions the agent's tools use; only
 errors are reworded for a person (``deepmemory memory ls`` instead of ``ls(...)``).
@@ -28,9 +29,20 @@ import typer
 from rich.syntax import Syntax
 
 from deepmemory.backends import StoreBackend, WriteResult
+from deepmemory.backends._text import human_size
 from deepmemory.cli import _archive
 from deepmemory.cli import history as _history
-from deepmemory.cli._config import MEMORY_PREFIX, DbOption, JsonOption, UserOption, check_user
+from deepmemory.cli._config import (
+    MEMORY_PREFIX,
+    DbOption,
+    JsonOption,
+    MaxBytesOption,
+    MaxFilesOption,
+    TtlDaysOption,
+    UserOption,
+    check_user,
+    config_path,
+)
 from deepmemory.cli._config import resolve as resolve_settings
 from deepmemory.cli._store import MEMORY_MOUNT, memory_backend, memory_path, open_store
 from deepmemory.cli._terminal import (
@@ -52,6 +64,7 @@ from deepmemory.middleware.filesystem import (
     render_ls,
     render_write,
 )
+from deepmemory.pruning import PruneReport, prune_namespace
 
 memory_app = typer.Typer(name="memory", no_args_is_help=True)
 
@@ -80,7 +93,7 @@ DirArgument = Annotated[
     str,
     typer.Argument(help="Directory, as the agent sees it (default: all of /memories)."),
 ]
-ArchiveUserOption = Annotated[
+AllUsersOption = Annotated[
     str | None,
     typer.Option(
         "--user",
@@ -385,7 +398,7 @@ def tree(path: DirArgument = MEMORY_MOUNT, user: UserOption = None, db: DbOption
 @reports_errors
 def export(
     file: Annotated[str, typer.Argument(help="Archive to write (JSON Lines); '-' for stdout.")],
-    user: ArchiveUserOption = None,
+    user: AllUsersOption = None,
     db: DbOption = None,
 ) -> None:
     """Save memory (every user's, or one --user's) to a portable JSON Lines archive.
@@ -416,7 +429,7 @@ def export(
 @reports_errors
 def import_(
     file: Annotated[str, typer.Argument(help="Archive to read (JSON Lines); '-' for stdin.")],
-    user: ArchiveUserOption = None,
+    user: AllUsersOption = None,
     to_user: Annotated[
         str | None,
         typer.Option("--to-user", help="Import the archive's (one user's) memory as this user."),
@@ -450,6 +463,62 @@ def import_(
         replaced = sum(_archive.import_file(store, entry) for entry in entries)
     files, users = plural(len(entries), "file"), plural(len(namespaces), "user")
     typer.echo(f"Imported {files} ({replaced} replaced) of {users}.")
+
+
+def _report_record(report: PruneReport) -> dict[str, Any]:
+    """A prune report for programs; each removed file also gets its ``path`` under /memories."""
+    record = dataclasses.asdict(report)
+    record["removed"] = [{"path": MEMORY_MOUNT + p["key"], **p} for p in record["removed"]]
+    return record
+
+
+@memory_app.command("prune")
+@reports_errors
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; delete nothing.")
+    ] = False,
+    ttl_days: TtlDaysOption = None,
+    max_files: MaxFilesOption = None,
+    max_bytes: MaxBytesOption = None,
+    user: AllUsersOption = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete memory not used for --ttl-days, then the least recently used files over the caps.
+
+    A file's last use is its last write or its last read (by the agent or by
+    `deepmemory memory`). Options override ttl_days, max_files and
+    max_bytes in the config file. Each user's memory is pruned on its own: a summary
+    line, then each file removed with its reason and size. Expired files are hidden
+    already; this deletes them. Every deletion is a revision: `deepmemory memory
+    restore` brings a file back. `deepmemory chat` prunes in the background as it runs.
+
+    Example:
+        deepmemory memory prune --ttl-days 90 --max-files 500 --dry-run
+    """
+    settings = resolve_settings(
+        db=db, user=None, ttl_days=ttl_days, max_files=max_files, max_bytes=max_bytes
+    )
+    policy = settings.policy
+    if policy.is_empty:
+        fail(
+            "Nothing to prune by: pass --ttl-days, --max-files or --max-bytes, or set "
+            f"ttl_days, max_files or max_bytes in {config_path()}.",
+            EXIT_USAGE,
+        )
+    with open_store(settings.db) as store:
+        namespaces = _archive.memory_namespaces(store, check_user(user) if user else None)
+        reports = [prune_namespace(store, ns, policy, dry_run=dry_run) for ns in namespaces]
+    if json_output:
+        print_json([_report_record(report) for report in reports])
+        return
+    if not reports:
+        note("No memory to prune: the database holds no user's memory.")
+    for report in reports:
+        typer.echo(report.summary())
+        for pruned in report.removed:
+            typer.echo(f"{MEMORY_MOUNT}{pruned.key}  {pruned.reason}  {human_size(pruned.size)}")
 
 
 _history.register(memory_app)

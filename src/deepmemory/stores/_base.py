@@ -9,14 +9,18 @@ delete of a file records its revision in the same statement or transaction
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from typing import Any, Self, TypeVar, cast
 
 from langgraph.store.base import BaseStore, Op, PutOp, Result
 
+from deepmemory import clock
 from deepmemory.backends.protocol import (
     Author,
+    Expiry,
     FileInfo,
+    FileUsage,
     GrepMatch,
     Namespace,
     Revision,
@@ -24,6 +28,7 @@ from deepmemory.backends.protocol import (
     StoredFile,
 )
 from deepmemory.history import HistoryMixin
+from deepmemory.stores._expiry import discard_files, file_usage, read_and_touch
 from deepmemory.stores._revisions import (
     Retention,
     prune,
@@ -61,6 +66,7 @@ class SQLStore(HistoryMixin, BaseStore):
     dialect: Dialect
     supports_ttl = False
     retention: Retention = Retention()
+    expiry: Expiry | None = None  # set on views made by with_expiry
 
     @property
     def keep_revisions(self) -> int | None:
@@ -128,13 +134,76 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``batch``."""
         return await self._aexecute(self._plan(ops))
 
+    # -- expiry (SupportsExpiry): a view of the store that leaves out expired files -------
+
+    def with_expiry(self, expiry: Expiry) -> Self:
+        """This store seeing only files used within ``expiry.ttl`` (for one backend call).
+
+        A shallow copy sharing the connections; every file query of it leaves out
+        expired files, and its reads record themselves if ``expiry.refresh_on_read``.
+        """
+        view = copy.copy(self)
+        view.expiry = expiry
+        return view
+
+    def _fresh(self) -> str | None:
+        return None if self.expiry is None else self.expiry.cutoff()
+
+    def _get(self, namespace: Namespace, key: str) -> Step[StoredFile | None]:
+        expiry = self.expiry
+        if expiry is None or not expiry.refresh_on_read:
+            return select_file(self.dialect, namespace, key, self._fresh())
+        now = clock.now()
+        stale = clock.iso(now - expiry.refresh_every)
+        step = read_and_touch(self.dialect, namespace, key, expiry.cutoff(), clock.iso(now), stale)
+        return cast(Step[StoredFile | None], step)
+
+    def file_usage(self, namespace: Namespace) -> list[FileUsage]:
+        """Every file of ``namespace`` with size, last use and version (no content)."""
+        return self._one(file_usage(self.dialect, namespace))
+
+    async def afile_usage(self, namespace: Namespace) -> list[FileUsage]:
+        """Async ``file_usage``."""
+        return await self._aone(file_usage(self.dialect, namespace))
+
+    def _discard(
+        self, namespace: Namespace, victims: Sequence[FileUsage], author: Author | None
+    ) -> list[Step[list[str]]]:
+        *deletes, forget_reads = discard_files(self.dialect, namespace, victims)
+        recorded = [
+            self._recorded(s, v.key, "delete", author)
+            for s, v in zip(deletes, victims, strict=True)
+        ]
+        return [*recorded, forget_reads]
+
+    def file_discard(
+        self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
+    ) -> list[str]:
+        """Delete each victim unless its version changed since; the keys deleted."""
+        if not victims:
+            return []
+        return [
+            key for keys in self._execute(self._discard(namespace, victims, author)) for key in keys
+        ]
+
+    async def afile_discard(
+        self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
+    ) -> list[str]:
+        """Async ``file_discard``."""
+        if not victims:
+            return []
+        done = await self._aexecute(self._discard(namespace, victims, author))
+        return [key for keys in done for key in keys]
+
+    # -- files (SupportsFileQueries, SupportsInPlaceWrites) ---------------------------
+
     def file_get(self, namespace: Namespace, key: str) -> StoredFile | None:
         """The file at ``key``, with its version, or ``None``."""
-        return self._one(select_file(self.dialect, namespace, key))
+        return self._one(self._get(namespace, key))
 
     async def afile_get(self, namespace: Namespace, key: str) -> StoredFile | None:
         """Async ``file_get``."""
-        return await self._aone(select_file(self.dialect, namespace, key))
+        return await self._aone(self._get(namespace, key))
 
     def _put(
         self,
@@ -190,7 +259,7 @@ class SQLStore(HistoryMixin, BaseStore):
         author: Author | None,
         op: RevisionOp,
     ) -> Step[int | None]:
-        step = write_file_unless_dir(self.dialect, namespace, key, file)
+        step = write_file_unless_dir(self.dialect, namespace, key, file, self._fresh())
         return self._recorded(step, key, op, author)
 
     def file_write(
@@ -225,7 +294,7 @@ class SQLStore(HistoryMixin, BaseStore):
         author: Author | None,
         op: RevisionOp,
     ) -> Step[int | None]:
-        step = edit_file_in_place(self.dialect, namespace, key, *edit)
+        step = edit_file_in_place(self.dialect, namespace, key, edit, self._fresh())
         return self._recorded(step, key, op, author, from_row=True)
 
     def file_edit(
@@ -287,32 +356,32 @@ class SQLStore(HistoryMixin, BaseStore):
 
     def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
         """Direct children of ``dir_key``, sorted by path; contents are never read."""
-        return self._one(list_dir(self.dialect, namespace, dir_key))
+        return self._one(list_dir(self.dialect, namespace, dir_key, self._fresh()))
 
     async def afile_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
         """Async ``file_list_dir``."""
-        return await self._aone(list_dir(self.dialect, namespace, dir_key))
+        return await self._aone(list_dir(self.dialect, namespace, dir_key, self._fresh()))
 
     def file_is_dir(self, namespace: Namespace, dir_key: str) -> bool:
         """Whether any file exists below ``dir_key``."""
-        return self._one(find_dir(self.dialect, namespace, dir_key))
+        return self._one(find_dir(self.dialect, namespace, dir_key, self._fresh()))
 
     async def afile_is_dir(self, namespace: Namespace, dir_key: str) -> bool:
         """Async ``file_is_dir``."""
-        return await self._aone(find_dir(self.dialect, namespace, dir_key))
+        return await self._aone(find_dir(self.dialect, namespace, dir_key, self._fresh()))
 
     def file_glob(
         self, namespace: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
     ) -> list[FileInfo]:
         """Files below ``dir_key`` whose ``rel_prefix + relative key`` fully matches ``regex``."""
-        step = glob_files(self.dialect, namespace, dir_key, regex, rel_prefix)
+        step = glob_files(self.dialect, namespace, dir_key, regex, rel_prefix, self._fresh())
         return [] if step is None else self._one(step)
 
     async def afile_glob(
         self, namespace: Namespace, dir_key: str, regex: str, *, rel_prefix: str = ""
     ) -> list[FileInfo]:
         """Async ``file_glob``."""
-        step = glob_files(self.dialect, namespace, dir_key, regex, rel_prefix)
+        step = glob_files(self.dialect, namespace, dir_key, regex, rel_prefix, self._fresh())
         return [] if step is None else await self._aone(step)
 
     def file_grep(
@@ -325,7 +394,8 @@ class SQLStore(HistoryMixin, BaseStore):
         rel_prefix: str = "",
     ) -> list[GrepMatch]:
         """Lines containing ``literal`` in text files below ``dir_key``, by path then line."""
-        step = grep_files(self.dialect, namespace, dir_key, literal, glob_regex, rel_prefix)
+        fresh = self._fresh()
+        step = grep_files(self.dialect, namespace, dir_key, literal, glob_regex, rel_prefix, fresh)
         return [] if step is None else self._one(step)
 
     async def afile_grep(
@@ -338,7 +408,8 @@ class SQLStore(HistoryMixin, BaseStore):
         rel_prefix: str = "",
     ) -> list[GrepMatch]:
         """Async ``file_grep``."""
-        step = grep_files(self.dialect, namespace, dir_key, literal, glob_regex, rel_prefix)
+        fresh = self._fresh()
+        step = grep_files(self.dialect, namespace, dir_key, literal, glob_regex, rel_prefix, fresh)
         return [] if step is None else await self._aone(step)
 
     def _delete_tree(

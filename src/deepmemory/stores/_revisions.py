@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from deepmemory import clock
 from deepmemory.backends._text import file_from_value
 from deepmemory.backends.protocol import Author, Namespace, Revision, RevisionOp, StoredFile
 from deepmemory.errors import ConfigError
@@ -97,19 +98,17 @@ class Retention:
         """Revisions made before this instant (ISO 8601 UTC) are past ``keep_days``."""
         if self.keep_days is None:
             return None
-        return _iso(datetime.now(UTC) - timedelta(days=self.keep_days))
+        return _iso(clock.now() - timedelta(days=self.keep_days))
 
 
-def _iso(moment: datetime) -> str:
-    # As ``_sql`` stamps items: sorts correctly as text on SQLite.
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+_iso = clock.iso
 
 
 def _params(op: RevisionOp, author: Author | None, retention: Retention) -> dict[str, Any]:
     author = author or Author()
     return {
         "rev_op": op,
-        "rev_now": _iso(datetime.now(UTC)),
+        "rev_now": clock.now_iso(),
         "rev_thread": author.thread_id,
         "rev_user": author.user,
         "rev_assistant": author.assistant,

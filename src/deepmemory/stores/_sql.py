@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from langgraph.store.base import (
@@ -39,6 +39,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from deepmemory import clock
 from deepmemory.backends import _scan
 from deepmemory.backends._text import file_from_value, stored_size
 from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
@@ -178,6 +179,28 @@ def _window(dir_key: str, regex: str | None, rel_prefix: str) -> dict[str, Any] 
 _RANGE = "key > :lo AND key >= :first AND key < :past"
 
 
+def last_used(dialect: Dialect, table: str = "deepmemory_items") -> str:
+    """SQL of when the file in row ``table`` was last used: written, or read (m005)."""
+    read = (
+        "(SELECT r.accessed_at FROM deepmemory_reads AS r "
+        f"WHERE r.namespace = {table}.namespace AND r.key = {table}.key)"
+    )
+    if dialect == "sqlite":
+        return f"max({table}.updated_at, COALESCE({read}, ''))"
+    return f"GREATEST({table}.updated_at, {read})"  # GREATEST skips NULL
+
+
+def _fresh(
+    dialect: Dialect, fresh: str | None, params: dict[str, Any], table: str = "deepmemory_items"
+) -> str:
+    """`` AND`` the file was used at or after ``fresh`` (ISO 8601); '' without expiry."""
+    if fresh is None:
+        return ""
+    params["fresh"] = fresh
+    bound = ":fresh" if dialect == "sqlite" else "CAST(:fresh AS timestamptz)"
+    return f" AND {last_used(dialect, table)} >= {bound}"
+
+
 def _regex_filter(dialect: Dialect, regex: str) -> tuple[str, str]:
     """SQL testing ``rel_prefix + relative key`` against a full-match ``regex``."""
     if dialect == "sqlite":  # regexp(): _match.fullmatch (linear time), registered per connection
@@ -196,7 +219,7 @@ def _write_params(namespace: Namespace, key: str, value: dict[str, Any]) -> dict
         "key": key,
         "value": json.dumps(value, ensure_ascii=False, separators=(",", ":")),
         # ISO 8601 UTC with microseconds: sorts correctly as text too.
-        "now": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "now": clock.now_iso(),
         "parent": parent,
         "encoding": file.encoding,
         "size": stored_size(file),
@@ -399,10 +422,13 @@ def _stored_file(dialect: Dialect, rows: list[Row]) -> StoredFile | None:
     return file
 
 
-def select_file(dialect: Dialect, namespace: Namespace, key: str) -> Step[StoredFile | None]:
-    """The file at ``key`` with its version."""
-    params = {"ns": encode_namespace(namespace), "key": key}
+def select_file(
+    dialect: Dialect, namespace: Namespace, key: str, fresh: str | None = None
+) -> Step[StoredFile | None]:
+    """The file at ``key`` with its version (used at or after ``fresh``, if given)."""
+    params: dict[str, Any] = {"ns": encode_namespace(namespace), "key": key}
     sql = "SELECT value, version FROM deepmemory_items WHERE namespace = :ns AND key = :key"
+    sql += _fresh(dialect, fresh, params)
     return _step(dialect, sql, params, lambda rows: _stored_file(dialect, rows))
 
 
@@ -435,7 +461,7 @@ def write_file(
 
 
 def write_file_unless_dir(
-    dialect: Dialect, namespace: Namespace, key: str, file: StoredFile
+    dialect: Dialect, namespace: Namespace, key: str, file: StoredFile, fresh: str | None = None
 ) -> Step[int | None]:
     """``write_file`` without an expected version, refused (``None``) if ``key`` is a directory.
 
@@ -445,7 +471,8 @@ def write_file_unless_dir(
     lo = dir_prefix(key)
     params |= {"lo": lo, "hi": prefix_end(lo)}
     below = (
-        "EXISTS (SELECT 1 FROM deepmemory_items WHERE namespace = :ns AND key > :lo AND key < :hi)"
+        "EXISTS (SELECT 1 FROM deepmemory_items "
+        f"WHERE namespace = :ns AND key > :lo AND key < :hi{_fresh(dialect, fresh, params)})"
     )
     sql = _upsert(dialect, conflict=_conflict_update(_KEEP_CREATED_AT[dialect]), unless=below)
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
@@ -462,7 +489,11 @@ _BYTES = {"sqlite": "length(CAST({} AS BLOB))", "postgres": "octet_length({})"}
 
 
 def edit_file_in_place(
-    dialect: Dialect, namespace: Namespace, key: str, old: str, new: str, modified_at: str
+    dialect: Dialect,
+    namespace: Namespace,
+    key: str,
+    edit: tuple[str, str, str],
+    fresh: str | None = None,
 ) -> Step[int | None]:
     """Replace the one occurrence of ``old`` in a text file inside the database.
 
@@ -472,19 +503,20 @@ def edit_file_in_place(
     value are computed from the row it changes, so a concurrent edit of the same file
     is re-checked against the latest row (PostgreSQL re-evaluates the row after
     waiting for its lock; SQLite runs one writer at a time): no update is lost.
-    ``old`` and ``new`` must not contain NUL.
+    ``edit`` is ``(old, new, modified_at)``; ``old`` and ``new`` must not contain NUL.
     """
+    old, new, modified_at = edit
     text = _CONTENT[dialect]
     cast = "CAST({} AS text)" if dialect == "postgres" else "{}"
     old_sql, new_sql = cast.format(":old"), cast.format(":new")
     replaced = f"replace({text}, {old_sql}, {new_sql})"
-    params = {
+    params: dict[str, Any] = {
         "ns": encode_namespace(namespace),
         "key": key,
         "old": old,
         "new": new,
         "modified_at": modified_at,
-        "now": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "now": clock.now_iso(),
     }
     # Exactly once: removing every occurrence shortens the text by one length of old.
     once = f"length({text}) - length(replace({text}, {old_sql}, '')) = length({old_sql})"
@@ -493,7 +525,8 @@ def edit_file_in_place(
         f"size = {_BYTES[dialect].format(replaced)}, modified_at = :modified_at, "
         f"updated_at = {_NOW[dialect]}, version = {_NEXT_VERSION[dialect]} "
         "WHERE namespace = :ns AND key = :key AND encoding = 'utf-8' "
-        f"AND text_override IS NULL AND {once} RETURNING version, value, size"
+        f"AND text_override IS NULL AND {once}{_fresh(dialect, fresh, params)} "
+        "RETURNING version, value, size"
     )
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
 
@@ -504,7 +537,9 @@ def _finish_list(rows: list[Row]) -> list[FileInfo]:
     return sorted([*files.values(), *dirs], key=lambda e: e.path)
 
 
-def list_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[list[FileInfo]]:
+def list_dir(
+    dialect: Dialect, namespace: Namespace, dir_key: str, fresh: str | None = None
+) -> Step[list[FileInfo]]:
     """Direct children: files by ``parent``, subdirectories by skipping from one to the next.
 
     Each subdirectory costs one index seek (the next key after ``dir/name/`` is at or
@@ -514,10 +549,11 @@ def list_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[list[
     params: dict[str, Any] = {"ns": encode_namespace(namespace), "dir": dir_key, "lo": lo}
     params |= {"hi": prefix_end(lo), "start": len(lo) + 1}
     rest, find = "substr(key, :start)", _FIND[dialect]
+    used = _fresh(dialect, fresh, params)  # a directory of expired files is gone too
     probe = (
         f"(SELECT substr({rest}, 1, {find}({rest}, '/') - 1) FROM deepmemory_items "
         "WHERE namespace = :ns AND key {op} {bound} AND key < :hi "
-        f"AND {find}({rest}, '/') > 0 ORDER BY key LIMIT 1)"
+        f"AND {find}({rest}, '/') > 0{used} ORDER BY key LIMIT 1)"
     )
     lo_text = "CAST(:lo AS text)"
     sql = (
@@ -525,26 +561,33 @@ def list_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[list[
         f"UNION ALL SELECT {probe.format(op='>=', bound=lo_text + ' || subdirs.name || ' + repr('0'))} "
         "FROM subdirs WHERE subdirs.name IS NOT NULL) "
         "SELECT key, 0, size, modified_at FROM deepmemory_items "
-        "WHERE namespace = :ns AND parent = :dir "
+        f"WHERE namespace = :ns AND parent = :dir{used} "
         f"UNION ALL SELECT {lo_text} || name || '/', 1, NULL, NULL FROM subdirs "
         "WHERE name IS NOT NULL"
     )
     return _step(dialect, sql, params, _finish_list, custom_plan=True)
 
 
-def find_dir(dialect: Dialect, namespace: Namespace, dir_key: str) -> Step[bool]:
+def find_dir(
+    dialect: Dialect, namespace: Namespace, dir_key: str, fresh: str | None = None
+) -> Step[bool]:
     """Whether any key lies below ``dir_key``."""
     lo = dir_prefix(dir_key)
     params = {"ns": encode_namespace(namespace), "lo": lo, "hi": prefix_end(lo)}
     sql = (
         "SELECT EXISTS (SELECT 1 FROM deepmemory_items "
-        "WHERE namespace = :ns AND key > :lo AND key < :hi)"
+        f"WHERE namespace = :ns AND key > :lo AND key < :hi{_fresh(dialect, fresh, params)})"
     )
     return _step(dialect, sql, params, lambda rows: bool(rows[0][0]))
 
 
 def glob_files(
-    dialect: Dialect, namespace: Namespace, dir_key: str, regex: str, rel_prefix: str
+    dialect: Dialect,
+    namespace: Namespace,
+    dir_key: str,
+    regex: str,
+    rel_prefix: str,
+    fresh: str | None = None,
 ) -> Step[list[FileInfo]] | None:
     """Files below ``dir_key`` whose relative path fully matches ``regex``; None: none can."""
     window = _window(dir_key, regex, rel_prefix)
@@ -566,6 +609,7 @@ def glob_files(
         )
     else:
         where = f"namespace = :ns AND {_RANGE}"
+    where += _fresh(dialect, fresh, params)
     sql = f"SELECT key, size, modified_at FROM {table} WHERE {where} AND {test} ORDER BY key"
     return _step(
         dialect,
@@ -600,6 +644,7 @@ def grep_files(
     literal: str,
     glob_regex: str | None,
     rel_prefix: str,
+    fresh: str | None = None,
 ) -> Step[list[GrepMatch]] | None:
     """Matching lines of text files below ``dir_key``, found through the grep index.
 
@@ -611,11 +656,12 @@ def grep_files(
     if window is None:
         return None
     params = {"ns": encode_namespace(namespace), "literal": literal, "rel_prefix": rel_prefix}
-    where = [f"namespace = :ns AND {_RANGE}"]
+    where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params)}"]
     if glob_regex is not None:
         test, params["pattern"] = _regex_filter(dialect, glob_regex)
         where.append(test)
     if dialect == "sqlite":
+        where[0] = f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, 'i')}"
         where.append("instr(i.grep_text, :literal) > 0")
         source = "deepmemory_items AS i"
         if len(literal) >= 3:

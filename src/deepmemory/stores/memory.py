@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from langgraph.store.base import BaseStore, Op, PutOp, Result
 from langgraph.store.memory import InMemoryStore
 
+from deepmemory import clock
 from deepmemory.backends._text import file_from_value, stored_size
 from deepmemory.backends.protocol import (
     Author,
+    FileUsage,
     Namespace,
     Revision,
     RevisionOp,
@@ -102,7 +103,7 @@ class InMemoryHistoryStore(HistoryMixin, _GenericStoreFiles, InMemoryStore):
         ident = (namespace, key)
         number = self._heads[ident] = self._heads.get(ident, 0) + 1
         size = None if value is None else stored_size(file_from_value(value))
-        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        now = clock.now_iso()
         revision = Revision(number, op, now, size, author.thread_id, author.user, author.assistant)
         kept = self._revisions.setdefault(ident, [])
         kept.append((revision, value))
@@ -170,6 +171,22 @@ class InMemoryHistoryStore(HistoryMixin, _GenericStoreFiles, InMemoryStore):
             for deleted in keys:
                 self._record(namespace, deleted, "delete", None, author)
         return keys
+
+    def file_discard(
+        self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
+    ) -> list[str]:
+        """Delete each victim unless it changed since listed, recording a ``delete`` of each."""
+        with self._history_lock:
+            keys: list[str] = _GenericStoreFiles.file_discard(self, namespace, victims)
+            for deleted in keys:
+                self._record(namespace, deleted, "delete", None, author)
+        return keys
+
+    async def afile_discard(
+        self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
+    ) -> list[str]:
+        """Async ``file_discard``."""
+        return self.file_discard(namespace, victims, author=author)
 
     # Nothing here waits on I/O: the async twins are the sync methods.
 

@@ -217,6 +217,22 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX deepmemory_items_name ON deepmemory_items (namespace, name)",
         ),
     ),
+    Migration(
+        "m005_reads",
+        # When a file was last read, where reads refresh its time to live (``_expiry``);
+        # no row: its last use is its last write (``updated_at``). A table of its own:
+        # recording a read never rewrites the file's row (on SQLite, adding a column
+        # to deepmemory_items also broke INSERT ... RETURNING after a schema reload).
+        sqlite=(
+            "CREATE TABLE deepmemory_reads (namespace TEXT NOT NULL, key TEXT NOT NULL, "
+            "accessed_at TEXT NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
+        ),
+        postgres=(
+            'CREATE TABLE deepmemory_reads (namespace text COLLATE "C" NOT NULL, '
+            'key text COLLATE "C" NOT NULL, accessed_at timestamptz NOT NULL, '
+            "PRIMARY KEY (namespace, key))",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (

@@ -1,0 +1,115 @@
+"""The SQL of expiry and pruning (schema: ``migrations`` m005), both dialects side by side.
+
+A file's *last use* is its last write (``updated_at``) or, where reads refresh it,
+its last read (``deepmemory_reads.accessed_at``), whichever is later
+(``_sql.last_used``). Expiry is
+not stored: a backend with a time to live passes the cut-off (now minus the TTL) and
+every file query of it (``_sql``'s ``fresh`` parameter) leaves out files last used
+before it, so an expired file is gone from ls, glob, grep and read at once; its row
+stays until a prune deletes it. The TTL can then change at any time and applies to
+every file at once.
+
+Pruning reads each file's key, size, last use and version (never its content) and
+deletes the chosen ones with a compare-and-swap on the version: a file written or
+edited after it was chosen is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from deepmemory.backends.protocol import FileUsage, Namespace
+from deepmemory.stores._sql import (
+    Dialect,
+    Row,
+    Step,
+    _decode_time,
+    _fresh,
+    _step,
+    last_used,
+    select_file,
+)
+from deepmemory.stores._sql import encode_namespace as _ns
+
+_TIME = {"sqlite": "{}", "postgres": "CAST({} AS timestamptz)"}
+_TEXT = {"sqlite": "{}", "postgres": "CAST({} AS text)"}
+
+
+def touch_file(
+    dialect: Dialect, namespace: Namespace, key: str, now: str, stale: str, fresh: str | None
+) -> Step[None]:
+    """Record a read of ``key`` at ``now`` if its last use is before ``stale``.
+
+    Skipping reads of files used recently keeps most reads free of a write; an
+    expired file (last used before ``fresh``) is not revived by a read.
+    """
+    time, text = _TIME[dialect].format, _TEXT[dialect].format
+    params: dict[str, Any] = {"ns": _ns(namespace), "key": key, "now": now, "stale": stale}
+    sql = (
+        "INSERT INTO deepmemory_reads (namespace, key, accessed_at) "
+        f"SELECT {text(':ns')}, {text(':key')}, {time(':now')} WHERE EXISTS "
+        "(SELECT 1 FROM deepmemory_items WHERE namespace = :ns AND key = :key "
+        f"AND {last_used(dialect)} < {time(':stale')}{_fresh(dialect, fresh, params)}) "
+        "ON CONFLICT (namespace, key) DO UPDATE SET accessed_at = excluded.accessed_at"
+    )
+    return _step(dialect, sql, params, lambda rows: None, write=True)
+
+
+def _usage(row: Row) -> FileUsage:
+    used = row[2] if isinstance(row[2], str) else _decode_time(row[2]).isoformat()
+    return FileUsage(row[0], int(row[1] or 0), used, int(row[3]))
+
+
+def file_usage(dialect: Dialect, namespace: Namespace) -> Step[list[FileUsage]]:
+    """Every file of ``namespace``: key, size, last use, version; contents are not read."""
+    used = last_used(dialect)
+    if dialect == "postgres":  # as text in the stores' ISO format, so it compares as text
+        used = f"to_char({used} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    sql = (
+        f"SELECT key, size, {used}, version FROM deepmemory_items "
+        "WHERE namespace = :ns AND key >= '/' AND key < '0' ORDER BY key"
+    )
+    return _step(dialect, sql, {"ns": _ns(namespace)}, lambda rows: [_usage(r) for r in rows])
+
+
+def discard_files(
+    dialect: Dialect, namespace: Namespace, victims: Sequence[FileUsage]
+) -> list[Step[list[str]]]:
+    """Delete each of ``victims`` unless it changed since it was chosen (one step each).
+
+    Each step ends ``RETURNING key`` so history can record the delete. A last step
+    forgets the reads of files no longer there (these, and any deleted otherwise).
+    """
+    steps: list[Step[list[str]]] = []
+    for victim in victims:
+        params: dict[str, Any] = {"ns": _ns(namespace), "key": victim.key}
+        params["version"] = victim.version
+        sql = (
+            "DELETE FROM deepmemory_items WHERE namespace = :ns AND key = :key "
+            "AND version = :version RETURNING key"
+        )
+        steps.append(_step(dialect, sql, params, lambda rows: [r[0] for r in rows], write=True))
+    orphans = (
+        "DELETE FROM deepmemory_reads WHERE namespace = :ns AND NOT EXISTS (SELECT 1 "
+        "FROM deepmemory_items AS i WHERE i.namespace = :ns AND i.key = deepmemory_reads.key)"
+    )
+    steps.append(_step(dialect, orphans, {"ns": _ns(namespace)}, lambda rows: [], write=True))
+    return steps
+
+
+def read_and_touch(
+    dialect: Dialect, namespace: Namespace, key: str, fresh: str | None, now: str, stale: str
+) -> Step[Any]:
+    """``select_file`` (used at or after ``fresh``) that also records the read (``touch_file``).
+
+    PostgreSQL: one statement (the update in a CTE; the select sees the row as it was).
+    SQLite: the touch follows in the same transaction, only if the file was found.
+    """
+    read = select_file(dialect, namespace, key, fresh)
+    touch = touch_file(dialect, namespace, key, now, stale, fresh)
+    if dialect == "postgres":
+        (read_sql, params), (touch_sql, touch_params) = read.query, touch.query
+        sql = f"WITH touch AS ({touch_sql} RETURNING 1) {read_sql}"
+        return Step((sql, params | touch_params), read.finish, write=True)
+    return Step(read.query, read.finish, True, lambda rows: [touch.query] if rows else [])
