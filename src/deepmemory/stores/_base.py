@@ -110,15 +110,13 @@ class SQLStore(HistoryMixin, BaseStore):
         key: str,
         op: RevisionOp,
         author: Author | None = None,
-        *,
-        from_row: bool = False,
     ) -> Step[T]:
         """``step`` recording its revision, if history is on and ``key`` is a file."""
         if not self.retention.records or not key.startswith("/"):
             return step
         if op == "delete":
             return record_delete(self.dialect, step, author, self.retention)
-        return record_write(self.dialect, step, op, author, self.retention, from_row=from_row)
+        return record_write(self.dialect, step, op, author, self.retention)
 
     def _one(self, step: Step[T]) -> T:
         return cast(T, self._execute([step])[0])
@@ -295,7 +293,7 @@ class SQLStore(HistoryMixin, BaseStore):
         op: RevisionOp,
     ) -> Step[int | None]:
         step = edit_file_in_place(self.dialect, namespace, key, edit, self._fresh())
-        return self._recorded(step, key, op, author, from_row=True)
+        return self._recorded(step, key, op, author)
 
     def file_edit(
         self,

@@ -59,7 +59,6 @@ _BUMP = (
 )
 _TEXT = {"sqlite": "{}", "postgres": "CAST({} AS text)"}
 _TIME = {"sqlite": "{}", "postgres": "CAST({} AS timestamptz)"}
-_JSON = {"sqlite": "{}", "postgres": "CAST({} AS jsonb)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,22 +136,17 @@ def record_write(
     op: RevisionOp,
     author: Author | None,
     retention: Retention,
-    *,
-    from_row: bool = False,
 ) -> Step[T]:
-    """``step`` (a write of ``:ns``/``:key`` ending ``RETURNING version``) recording a revision.
+    """``step`` (a write of ``:ns``/``:key`` ending ``RETURNING _sql.WRITTEN``) recording a revision.
 
-    The revision's value and size are the write's own ``:value`` and ``:size``, or,
-    with ``from_row`` (an edit computed in SQL, ``RETURNING version, value, size``),
-    those of the row as written.
+    The revision's value and size are those of the row as written (an edit computed
+    in SQL has no value in its parameters; a write keeps the file's created_at).
     """
     sql, params = step.query
     params = params | _params(op, author, retention)
     text, time = _TEXT[dialect].format, _TIME[dialect].format
-    value, size = _JSON[dialect].format(":value"), ":size"
-    if from_row and dialect == "postgres":
-        value, size = "w.value", "w.size"
-    elif from_row:
+    value, size = "w.value", "w.size"  # PostgreSQL: the write's RETURNING row
+    if dialect == "sqlite":  # the row just written, in the same transaction
         row = "FROM deepmemory_items WHERE namespace = :ns AND key = :key"
         value, size = f"(SELECT value {row})", f"(SELECT size {row})"
     revision = (
@@ -162,7 +156,7 @@ def record_write(
     )
     if dialect == "postgres":
         head = f"{_HEAD_INSERT} SELECT {text(':ns')}, {text(':key')}, 1 FROM w {_BUMP} RETURNING revision"
-        source = "head CROSS JOIN w" if from_row else "head"
+        source = "head CROSS JOIN w"
         parts = [
             f"w AS ({sql})",
             f"head AS ({_render(dialect, head, {})[0]})",

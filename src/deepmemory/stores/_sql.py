@@ -229,6 +229,10 @@ def _write_params(namespace: Namespace, key: str, value: dict[str, Any]) -> dict
     }
 
 
+# What every write returns: its version first (the result), then what history records.
+WRITTEN = "version, value, size"
+
+
 def _upsert(dialect: Dialect, *, conflict: str, unless: str = "") -> str:
     """Insert or (``conflict``) update one item; with ``unless`` (SQL), only if it is false."""
     values = (
@@ -241,7 +245,7 @@ def _upsert(dialect: Dialect, *, conflict: str, unless: str = "") -> str:
     return (
         f"INSERT INTO deepmemory_items ({_ITEM_COLUMNS}, version, parent, encoding, size, "
         f"modified_at, text_override) {source} "
-        f"ON CONFLICT (namespace, key) {conflict} RETURNING version"
+        f"ON CONFLICT (namespace, key) {conflict} RETURNING {WRITTEN}"
     )
 
 
@@ -455,7 +459,7 @@ def write_file(
         sql = (
             f"UPDATE deepmemory_items SET value = {_VALUE[dialect]}, updated_at = "
             f"{_NOW[dialect]}, version = {_NEXT_VERSION[dialect]}, {_FILE_COLUMNS} "
-            "WHERE namespace = :ns AND key = :key AND version = :expected RETURNING version"
+            f"WHERE namespace = :ns AND key = :key AND version = :expected RETURNING {WRITTEN}"
         )
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
 
@@ -485,7 +489,6 @@ _SET_CONTENT = {
     "postgres": "jsonb_set(jsonb_set(value, '{{content}}', to_jsonb({new})), "
     "'{{modified_at}}', to_jsonb(CAST(:modified_at AS text)))",
 }
-_BYTES = {"sqlite": "length(CAST({} AS BLOB))", "postgres": "octet_length({})"}
 
 
 def edit_file_in_place(
@@ -520,13 +523,15 @@ def edit_file_in_place(
     }
     # Exactly once: removing every occurrence shortens the text by one length of old.
     once = f"length({text}) - length(replace({text}, {old_sql}, '')) = length({old_sql})"
+    # One occurrence replaced: the size changes by the difference of their UTF-8 lengths.
+    params["grow"] = len(new.encode("utf-8")) - len(old.encode("utf-8"))
     sql = (
         f"UPDATE deepmemory_items SET value = {_SET_CONTENT[dialect].format(new=replaced)}, "
-        f"size = {_BYTES[dialect].format(replaced)}, modified_at = :modified_at, "
+        "size = size + :grow, modified_at = :modified_at, "
         f"updated_at = {_NOW[dialect]}, version = {_NEXT_VERSION[dialect]} "
         "WHERE namespace = :ns AND key = :key AND encoding = 'utf-8' "
         f"AND text_override IS NULL AND {once}{_fresh(dialect, fresh, params)} "
-        "RETURNING version, value, size"
+        f"RETURNING {WRITTEN}"
     )
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
 
