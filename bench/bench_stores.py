@@ -322,7 +322,7 @@ class Measurement:
 @dataclass
 class Policy:
     reps: int = 7
-    reps_single: int = 21  # read/write/edit: ~1 ms calls whose fsync jitter needs more samples
+    reps_single: int = 51  # read/write/edit: ~1 ms calls whose fsync jitter needs more samples
     warmup_calls: int = 25  # untimed calls first, unless they take longer than warmup_s
     warmup_s: float = 2.0
     slow_s: float = 0.5  # a first call slower than this: 3 repetitions instead
@@ -826,7 +826,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engines", default="sqlite,postgres", help="sqlite, postgres or both")
     p.add_argument("--quick", action="store_true", help="only 1,000 and 10,000 files")
     p.add_argument("--reps", type=int, default=7, help="timed calls per ls/glob/grep")
-    p.add_argument("--reps-single", type=int, default=21, help="timed calls per read/write/edit")
+    p.add_argument("--reps-single", type=int, default=51, help="timed calls per read/write/edit")
     p.add_argument(
         "--max-call-seconds",
         type=float,
