@@ -154,3 +154,53 @@ def test_a_sweeper_stopped_at_once_returns_promptly_after_looking(tmp_path: Path
         assert not sweeper.running
         assert [r.namespace for r in sweeper.last_reports] == [NS]
         assert sweeper.last_error is None
+
+
+def explorer(messages: list[BaseMessage]) -> AIMessage:
+    """Write a memory, then (after the clock moved) look for it with every tool."""
+    asked = max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage))
+    done = [m for m in messages[asked:] if isinstance(m, ToolMessage)]
+    if "remember" in messages[asked].text:
+        plan = [tool_call("write_file", file_path="/memories/tea.md", content="green tea\n")]
+    else:
+        plan = [
+            tool_call("ls", path="/memories"),
+            tool_call("read_file", file_path="/memories/tea.md"),
+            tool_call("glob", pattern="**/*.md", path="/memories"),
+            tool_call("grep", pattern="tea", path="/memories"),
+            tool_call("edit_file", file_path="/memories/tea.md", old_string="g", new_string="G"),
+        ]
+    if len(done) < len(plan):
+        return calls(plan[len(done)])
+    return AIMessage("\n---\n".join(m.text for m in done))
+
+
+def test_an_expired_memory_is_gone_from_every_tool_the_model_has(tmp_path: Path) -> None:
+    with (
+        SQLiteStore(tmp_path / "memory.db") as store,
+        use_clock(ManualClock(datetime(2026, 1, 1, tzinfo=UTC))) as clock,
+    ):
+        assert isinstance(clock, ManualClock)
+        agent = create_deep_agent(
+            model=ScriptedChatModel(replies=explorer),
+            store=store,
+            backend=lambda rt: CompositeBackend(
+                default=StateBackend(rt),
+                routes={"/memories/": StoreBackend(rt, namespace=NS, ttl=timedelta(days=30))},
+            ),
+        )
+
+        def say(text: str) -> list[str]:
+            turn = {"messages": [{"role": "user", "content": text}]}
+            result = agent.invoke(turn, {"configurable": {"thread_id": str(uuid.uuid4())}})
+            return str(result["messages"][-1].text).split("\n---\n")
+
+        say("remember that I like green tea")
+        clock.advance(timedelta(days=29))
+        ls, read, glob, grep, edit = say("what do you know?")
+        assert "tea.md" in ls and "green tea" in read and "tea.md" in glob and "tea" in grep
+        clock.advance(timedelta(days=31))  # 31 days since the write (and the edit above)
+        ls, read, glob, grep, edit = say("what do you know now?")
+        assert "tea.md" not in ls + glob + grep
+        assert "not found" in read and "not found" in edit
+        assert store.get(NS, "/tea.md") is not None  # hidden; a prune deletes it

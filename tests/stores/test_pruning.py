@@ -342,3 +342,17 @@ def test_a_cancelled_prune_stops_between_batches(store: Any, clock: ManualClock)
     )
     assert [p.key for p in report.removed] == ["/0.md", "/1.md"]
     assert len(files(store).ls("/memories").entries) == 3
+
+
+def test_langgraph_stores_with_ttl_support_get_the_ttl_with_each_write(
+    make: Callable[[str], Any], clock: ManualClock
+) -> None:
+    import sqlite3
+
+    store = make("langgraph-sqlite")
+    assert store.supports_ttl
+    _ok(files(store, ttl=DAY).write("/memories/a.md", "a\n"))
+    _ok(files(store).write("/memories/b.md", "b\n"))  # no TTL on this backend
+    conn = sqlite3.connect(store.conn.execute("PRAGMA database_list").fetchone()[2])
+    rows = dict(conn.execute("SELECT key, ttl_minutes FROM store ORDER BY key").fetchall())
+    assert rows == {"/a.md": 24 * 60, "/b.md": None}
