@@ -219,13 +219,14 @@ def prune_namespace(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[list[str]], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    yield_to_writers: bool = False,
 ) -> PruneReport:
     """Apply ``policy`` to the files of ``namespace`` in ``store``; what was removed.
 
-    Deletes in batches of ``batch_size`` files, each its own transaction, and after
-    each waits as long as the batch took, so writers sharing the database (agent
-    turns; on SQLite one writer at a time) get at least half the time. ``on_batch``
-    is told the keys of each batch deleted; once ``cancelled()`` is true no further
+    Deletes in batches of ``batch_size`` files, each its own transaction; with
+    ``yield_to_writers`` it waits after each as long as the batch took, so writers
+    sharing the database (agent turns; on SQLite one writer at a time) get at least
+    half the time (``Sweeper`` does). ``on_batch`` is told the keys of each batch deleted; once ``cancelled()`` is true no further
     batch starts (the report then lists what was deleted, the rest is kept).
 
     Example:
@@ -246,7 +247,8 @@ def prune_namespace(
         deleted.update(done)
         if on_batch is not None:
             on_batch(list(done))
-        time.sleep(time.monotonic() - started)  # leave writers as much time as we took
+        if yield_to_writers:  # leave writers as much time as we took
+            time.sleep(time.monotonic() - started)
     return _settle(report, victims, deleted)
 
 
@@ -259,6 +261,7 @@ async def aprune_namespace(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[list[str]], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    yield_to_writers: bool = False,
 ) -> PruneReport:
     """Async ``prune_namespace``."""
     repo = _repository(store)
@@ -275,18 +278,15 @@ async def aprune_namespace(
         deleted.update(done)
         if on_batch is not None:
             on_batch(list(done))
-        await asyncio.sleep(time.monotonic() - started)
+        if yield_to_writers:
+            await asyncio.sleep(time.monotonic() - started)
     return _settle(report, victims, deleted)
 
 
 def namespaces_under(store: BaseStore, prefix: Namespace) -> list[Namespace]:
     """Every namespace of ``store`` starting with ``prefix`` (one per user, say)."""
-    found: list[Namespace] = []
-    while True:
-        page = store.list_namespaces(prefix=prefix, limit=1000, offset=len(found))
-        found.extend(tuple(ns) for ns in page)
-        if len(page) < 1000:
-            return found
+    # One call, no OFFSET paging (which would re-list the namespaces for every page).
+    return [tuple(ns) for ns in store.list_namespaces(prefix=prefix, limit=2**31 - 1)]
 
 
 class Sweeper:
@@ -344,6 +344,7 @@ class Sweeper:
                     batch_size=self.batch_size,
                     on_batch=self.on_batch,
                     cancelled=self._stop.is_set,
+                    yield_to_writers=True,
                 )
                 for ns in dict.fromkeys(targets)
             ]

@@ -217,3 +217,62 @@ def test_postgres_searches_are_planned_per_call_and_writes_reuse_their_plan(
         prepared = [row[0] for row in conn.execute("SELECT statement FROM pg_prepared_statements")]
     assert not any("LIKE" in text or " ~ " in text for text in prepared), prepared
     assert any("INSERT INTO deepmemory_items" in text for text in prepared), prepared
+
+
+def test_uploads_holding_nul_are_binary(store: SQLStore) -> None:
+    """Databases cannot keep NUL in text: such bytes are stored (and reported) as binary."""
+    fs = _files(store)
+    [up] = fs.upload_files([("/memories/nul.txt", b"header\x00tail\n")])
+    assert up.error is None
+    assert fs.read("/memories/nul.txt").binary
+    assert "binary" in (fs.edit("/memories/nul.txt", "header", "HEADER").error or "")
+    [down] = fs.download_files(["/memories/nul.txt"])
+    assert down.content == b"header\x00tail\n"
+
+
+def test_sqlite_text_with_nul_put_by_langgraph_reads_and_edits_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite's JSON functions stop at an escaped NUL: such values take the Python path."""
+    from deepmemory.stores import SQLiteStore
+
+    with SQLiteStore(tmp_path / "m.db") as store:
+        store.put(NS, "/p.txt", {"content": "X\x00X tail\n", "encoding": "utf-8"})
+        fs = _files(store)
+        assert fs.read("/memories/p.txt").lines == ["X\x00X tail"]
+        assert fs.edit("/memories/p.txt", "X", "Y").error == errors.string_not_unique(
+            "/memories/p.txt", 2
+        )
+        assert not fs.edit("/memories/p.txt", "tail", "end").error
+        assert fs.read("/memories/p.txt").lines == ["X\x00X end"]
+
+
+def test_a_view_with_expiry_runs_on_its_stores_connections(
+    make_store: Callable[[str], SQLStore], store_kind: str
+) -> None:
+    from datetime import timedelta
+
+    store = make_store(store_kind)
+    fs = StoreBackend(store=store, namespace=NS, ttl=timedelta(days=1)).mounted("/memories")
+    for i in range(5):
+        assert not fs.write(f"/memories/{i}.md", "x").error
+        assert fs.read(f"/memories/{i}.md").lines == ["x"]
+    if isinstance(store, PostgresStore):
+        assert store._pool is not None  # the views used the store's own pool
+        assert store._pool.get_stats()["pool_size"] <= store.max_connections
+
+
+def test_sqlite_reads_with_a_ttl_do_not_wait_for_the_write_lock(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+    from datetime import timedelta
+
+    from deepmemory.stores import SQLiteStore
+
+    with SQLiteStore(tmp_path / "m.db", timeout=0.2) as store:
+        fs = StoreBackend(store=store, namespace=NS, ttl=timedelta(days=1)).mounted("/memories")
+        assert not fs.write("/memories/a.md", "a\n").error
+        other = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        try:
+            assert fs.read("/memories/a.md").lines == ["a"]  # just written: nothing to record
+        finally:
+            other.execute("ROLLBACK")
+            other.close()

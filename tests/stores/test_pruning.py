@@ -123,6 +123,8 @@ def test_expired_files_vanish_from_every_tool_before_any_sweep(
     assert fs.read("/memories/old.md").error == errors.not_found("/memories/old.md")
     assert fs.edit("/memories/old.md", "tea", "milk").error == errors.not_found("/memories/old.md")
     assert fs.ls("/memories/archive").error is not None
+    assert fs.delete("/memories/old.md").error == errors.not_found("/memories/old.md")
+    assert fs.delete("/memories/archive").error == errors.not_found("/memories/archive")
     # Their rows are still there: hidden, not yet deleted.
     assert store.get(NS, "/old.md") is not None
     assert store.get(NS, "/archive/older.md") is not None
@@ -356,3 +358,14 @@ def test_langgraph_stores_with_ttl_support_get_the_ttl_with_each_write(
     conn = sqlite3.connect(store.conn.execute("PRAGMA database_list").fetchone()[2])
     rows = dict(conn.execute("SELECT key, ttl_minutes FROM store ORDER BY key").fetchall())
     assert rows == {"/a.md": 24 * 60, "/b.md": None}
+
+
+def test_the_memory_map_does_not_keep_mapped_files_alive(store: Any, clock: ManualClock) -> None:
+    from deepmemory.middleware.memory_map import build_map
+
+    fs = files(store, ttl=timedelta(days=7))
+    _ok(fs.write("/memories/tea.md", "green tea\n"))
+    for _ in range(10):  # an agent run every day: the map reads every mapped file
+        clock.advance(DAY)
+        build_map(fs, ["/memories"], 1000)
+    assert fs.read("/memories/tea.md").error == errors.not_found("/memories/tea.md")

@@ -40,6 +40,7 @@ from deepmemory.backends.protocol import (
     GlobResult,
     GrepMatch,
     GrepResult,
+    LineWindow,
     LsResult,
     Namespace,
     ReadResult,
@@ -47,6 +48,7 @@ from deepmemory.backends.protocol import (
     StoredFile,
     SupportsHistory,
     SupportsInPlaceWrites,
+    SupportsLineWindows,
     UploadResult,
     WriteResult,
     implements,
@@ -152,24 +154,28 @@ class FileOpsBackend(BaseBackend):
         if not isinstance(limit, int) or limit < 1:
             return ReadResult(vpath, error=f"Error: limit must be 1 or more, not {limit!r}.")
         key = self._key(vpath)
-        file: StoredFile | None = yield Call("file_get", (ns, key))
-        if file is None:
+        window: LineWindow | None
+        if implements(repo, SupportsLineWindows):  # only the window travels
+            window = yield Call("file_read_lines", (ns, key, offset, limit))
+        else:
+            file: StoredFile | None = yield Call("file_get", (ns, key))
+            window = None if file is None else _window(file, offset, limit)
+        if window is None:
             return ReadResult(vpath, error=(yield from self._missing(ns, key, vpath, "read_file")))
-        size = stored_size(file)
-        if file.encoding == "base64":
+        size, total = window.size, window.total_lines
+        if window.binary:
             return ReadResult(vpath, size=size, binary=True, error=errors.binary_file(vpath, size))
-        lines = split_lines(file.content)
-        if offset and offset >= len(lines):
+        if offset and offset >= total:
             return ReadResult(
                 vpath,
-                total_lines=len(lines),
+                total_lines=total,
                 size=size,
                 error=(
                     f"Error: offset {offset} is past the end of {vpath!r}, which has "
-                    f"{len(lines)} lines. Use an offset below {len(lines)}."
+                    f"{total} lines. Use an offset below {total}."
                 ),
             )
-        return ReadResult(vpath, lines[offset : offset + limit], offset, len(lines), size)
+        return ReadResult(vpath, window.lines, offset, total, size)
 
     def _op_write(self, repo: Any, ns: Namespace, file_path: str, content: str) -> Op[WriteResult]:
         try:
@@ -452,6 +458,14 @@ _RESULTS: dict[str, Any] = {
     "_op_glob": GlobResult,
     "_op_grep": GrepResult,
 }
+
+
+def _window(file: StoredFile, offset: int, limit: int) -> LineWindow:
+    """The lines ``read`` shows of a whole stored file."""
+    if file.encoding == "base64":
+        return LineWindow([], 0, stored_size(file), binary=True)
+    lines = split_lines(file.content)
+    return LineWindow(lines[offset : offset + limit], len(lines), stored_size(file))
 
 
 def _failed(op_name: str, args: tuple[Any, ...], message: str) -> Any:

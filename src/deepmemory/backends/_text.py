@@ -55,12 +55,18 @@ def is_valid_text(content: str) -> bool:
 
 
 def file_from_bytes(data: bytes, *, created_at: str, modified_at: str) -> StoredFile:
-    """Store UTF-8 as text and anything else as base64, so both round-trip byte-exact."""
-    try:
-        return StoredFile(data.decode("utf-8"), "utf-8", created_at, modified_at)
-    except UnicodeDecodeError:
-        encoded = base64.b64encode(data).decode("ascii")
-        return StoredFile(encoded, "base64", created_at, modified_at)
+    """Store text as text and anything else as base64, so both round-trip byte-exact.
+
+    Text is UTF-8 without NUL (``is_valid_text``): bytes holding a NUL are binary on
+    every backend, as databases cannot keep NUL in text.
+    """
+    if b"\x00" not in data:
+        try:
+            return StoredFile(data.decode("utf-8"), "utf-8", created_at, modified_at)
+        except UnicodeDecodeError:
+            pass
+    encoded = base64.b64encode(data).decode("ascii")
+    return StoredFile(encoded, "base64", created_at, modified_at)
 
 
 def file_to_bytes(file: StoredFile) -> bytes:

@@ -17,7 +17,9 @@ change (:class:`SupportsHistory`) are also told who made it (an :class:`Author`)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -370,6 +372,28 @@ class Expiry:
         return hour if self.ttl is None else min(self.ttl / 100, hour)
 
 
+_READS_COUNT: ContextVar[bool] = ContextVar("deepmemory_reads_count", default=True)
+
+
+def reads_count() -> bool:
+    """Whether a read made now counts as a use of the file (see :func:`uncounted_reads`)."""
+    return _READS_COUNT.get()
+
+
+@contextmanager
+def uncounted_reads() -> Iterator[None]:
+    """Reads inside the block do not refresh any file's time to live.
+
+    For reads the model did not ask for, such as the memory map's summaries: they
+    must not keep every mapped file alive.
+    """
+    token = _READS_COUNT.set(False)
+    try:
+        yield
+    finally:
+        _READS_COUNT.reset(token)
+
+
 @runtime_checkable
 class SupportsExpiry(Protocol):
     """A file repository that can hide expired files and be pruned.
@@ -389,6 +413,33 @@ class SupportsExpiry(Protocol):
         self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
     ) -> list[str]:
         """Delete each victim unless it changed since it was listed; the keys deleted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LineWindow:
+    """Some lines of a text file, with the file's line count and size in bytes."""
+
+    lines: list[str]
+    total_lines: int
+    size: int
+    binary: bool = False
+
+
+@runtime_checkable
+class SupportsLineWindows(Protocol):
+    """A file repository that reads a window of a file's lines without fetching all of it.
+
+    Async twin: ``afile_read_lines``.
+    """
+
+    def file_read_lines(
+        self, namespace: Namespace, key: str, offset: int, limit: int
+    ) -> LineWindow | None:
+        """Lines ``offset .. offset + limit`` (``_text.split_lines``), or ``None`` if missing.
+
+        A binary file comes back with ``binary=True`` and no lines.
+        """
         ...
 
 

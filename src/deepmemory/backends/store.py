@@ -398,8 +398,10 @@ class StoreBackend(FileOpsBackend):
         if expiry is not None:
             if not implements(repo, SupportsExpiry):
                 raise ConfigError(
-                    f"{type(store).__name__} cannot hide expired files: use a LangGraph "
-                    "BaseStore or one of deepmemory.stores for a StoreBackend with a ttl."
+                    f"{type(store).__name__} answers file queries itself but does not "
+                    "implement SupportsExpiry (with_expiry, file_usage, file_discard), so it "
+                    "cannot hide expired files: give this StoreBackend no ttl/prune policy, "
+                    "or use one of deepmemory.stores."
                 )
             repo = repo.with_expiry(expiry)
         return repo, ns

@@ -15,7 +15,7 @@ from typing import Any
 
 from deepmemory.backends._text import human_size
 from deepmemory.backends.composite import CompositeBackend
-from deepmemory.backends.protocol import FileInfo, ReadResult
+from deepmemory.backends.protocol import FileInfo, ReadResult, uncounted_reads
 from deepmemory.backends.state import StateBackend
 
 MAX_MAP_FILES = 40
@@ -82,12 +82,16 @@ def _files(results: list[Any]) -> list[FileInfo]:
 def build_map(backend: Any, roots: list[str], budget_tokens: int) -> str:
     """The memory map of ``roots`` (blocking I/O)."""
     files = _files([backend.glob("**", root) for root in roots])
-    summaries = {f.path: _summary(backend.read(f.path, 0, 1)) for f in files[:MAX_MAP_FILES]}
+    with uncounted_reads():  # the map must not keep every mapped file from expiring
+        summaries = {f.path: _summary(backend.read(f.path, 0, 1)) for f in files[:MAX_MAP_FILES]}
     return render_map(roots, files, summaries, budget_tokens)
 
 
 async def abuild_map(backend: Any, roots: list[str], budget_tokens: int) -> str:
     """Async ``build_map``."""
     files = _files([await backend.aglob("**", root) for root in roots])
-    summaries = {f.path: _summary(await backend.aread(f.path, 0, 1)) for f in files[:MAX_MAP_FILES]}
+    with uncounted_reads():
+        summaries = {
+            f.path: _summary(await backend.aread(f.path, 0, 1)) for f in files[:MAX_MAP_FILES]
+        }
     return render_map(roots, files, summaries, budget_tokens)

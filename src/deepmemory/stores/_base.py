@@ -22,13 +22,16 @@ from deepmemory.backends.protocol import (
     FileInfo,
     FileUsage,
     GrepMatch,
+    LineWindow,
     Namespace,
     Revision,
     RevisionOp,
     StoredFile,
+    reads_count,
 )
 from deepmemory.history import HistoryMixin
-from deepmemory.stores._expiry import discard_files, file_usage, read_and_touch
+from deepmemory.stores._expiry import discard_files, file_usage, is_stale, touch_file, touching
+from deepmemory.stores._lines import select_lines
 from deepmemory.stores._revisions import (
     Retention,
     prune,
@@ -67,6 +70,7 @@ class SQLStore(HistoryMixin, BaseStore):
     supports_ttl = False
     retention: Retention = Retention()
     expiry: Expiry | None = None  # set on views made by with_expiry
+    _origin: SQLStore | None = None  # the store a view was made from
 
     @property
     def keep_revisions(self) -> int | None:
@@ -80,6 +84,13 @@ class SQLStore(HistoryMixin, BaseStore):
 
     def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
         raise NotImplementedError
+
+    def _steps(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        # A view (with_expiry) runs on the store it was made from: one pool, one schema check.
+        return (self._origin or self)._execute(steps)
+
+    async def _asteps(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        return await (self._origin or self)._aexecute(steps)
 
     async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
         raise NotImplementedError
@@ -119,18 +130,18 @@ class SQLStore(HistoryMixin, BaseStore):
         return record_write(self.dialect, step, op, author, self.retention)
 
     def _one(self, step: Step[T]) -> T:
-        return cast(T, self._execute([step])[0])
+        return cast(T, self._steps([step])[0])
 
     async def _aone(self, step: Step[T]) -> T:
-        return cast(T, (await self._aexecute([step]))[0])
+        return cast(T, (await self._asteps([step]))[0])
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run LangGraph store operations, in order, in one transaction."""
-        return self._execute(self._plan(ops))
+        return self._steps(self._plan(ops))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async ``batch``."""
-        return await self._aexecute(self._plan(ops))
+        return await self._asteps(self._plan(ops))
 
     # -- expiry (SupportsExpiry): a view of the store that leaves out expired files -------
 
@@ -142,19 +153,64 @@ class SQLStore(HistoryMixin, BaseStore):
         """
         view = copy.copy(self)
         view.expiry = expiry
+        view._origin = self._origin or self
         return view
 
     def _fresh(self) -> str | None:
         return None if self.expiry is None else self.expiry.cutoff()
 
-    def _get(self, namespace: Namespace, key: str) -> Step[StoredFile | None]:
+    def _touch(self, namespace: Namespace, key: str) -> tuple[Step[bool], Step[None]] | None:
+        """(is the file's last use stale?, record a read) if this read counts as a use."""
         expiry = self.expiry
-        if expiry is None or not expiry.refresh_on_read:
-            return select_file(self.dialect, namespace, key, self._fresh())
+        if expiry is None or not expiry.refresh_on_read or not reads_count():
+            return None
         now = clock.now()
-        stale = clock.iso(now - expiry.refresh_every)
-        step = read_and_touch(self.dialect, namespace, key, expiry.cutoff(), clock.iso(now), stale)
-        return cast(Step[StoredFile | None], step)
+        stale, fresh = clock.iso(now - expiry.refresh_every), self._fresh()
+        return (
+            is_stale(self.dialect, namespace, key, stale, fresh),
+            touch_file(self.dialect, namespace, key, clock.iso(now), stale, fresh),
+        )
+
+    def _read(self, read: Step[T], namespace: Namespace, key: str) -> T:
+        touch = self._touch(namespace, key)
+        if touch is None:
+            return self._one(read)
+        if self.dialect == "postgres":  # one statement; no lock unless it writes
+            return self._one(touching(read, touch[1]))
+        # SQLite: a write would take the database's one write lock: only when stale.
+        result = self._one(read)
+        if result is not None and self._one(touch[0]):
+            self._one(touch[1])
+        return result
+
+    async def _aread(self, read: Step[T], namespace: Namespace, key: str) -> T:
+        touch = self._touch(namespace, key)
+        if touch is None:
+            return await self._aone(read)
+        if self.dialect == "postgres":
+            return await self._aone(touching(read, touch[1]))
+        result = await self._aone(read)
+        if result is not None and await self._aone(touch[0]):
+            await self._aone(touch[1])
+        return result
+
+    def file_read_lines(
+        self, namespace: Namespace, key: str, offset: int, limit: int
+    ) -> LineWindow | None:
+        """Lines ``offset .. offset + limit`` of a file, its line count and size; or ``None``.
+
+        With an expiry that refreshes on read, a read (this or ``file_get``) counts as a
+        use of the file, unless made inside ``uncounted_reads()``.
+        """
+        step = select_lines(self.dialect, namespace, key, offset, limit, self._fresh())
+        return self._read(step, namespace, key)
+
+    async def afile_read_lines(
+        self, namespace: Namespace, key: str, offset: int, limit: int
+    ) -> LineWindow | None:
+        """Async ``file_read_lines``."""
+        step = select_lines(self.dialect, namespace, key, offset, limit, self._fresh())
+        return await self._aread(step, namespace, key)
 
     def file_usage(self, namespace: Namespace) -> list[FileUsage]:
         """Every file of ``namespace`` with size, last use and version (no content)."""
@@ -167,12 +223,10 @@ class SQLStore(HistoryMixin, BaseStore):
     def _discard(
         self, namespace: Namespace, victims: Sequence[FileUsage], author: Author | None
     ) -> list[Step[list[str]]]:
-        *deletes, forget_reads = discard_files(self.dialect, namespace, victims)
-        recorded = [
-            self._recorded(s, v.key, "delete", author)
-            for s, v in zip(deletes, victims, strict=True)
+        steps = discard_files(self.dialect, namespace, victims)
+        return [
+            self._recorded(s, v.key, "delete", author) for s, v in zip(steps, victims, strict=True)
         ]
-        return [*recorded, forget_reads]
 
     def file_discard(
         self, namespace: Namespace, victims: Sequence[FileUsage], *, author: Author | None = None
@@ -181,7 +235,7 @@ class SQLStore(HistoryMixin, BaseStore):
         if not victims:
             return []
         return [
-            key for keys in self._execute(self._discard(namespace, victims, author)) for key in keys
+            key for keys in self._steps(self._discard(namespace, victims, author)) for key in keys
         ]
 
     async def afile_discard(
@@ -190,18 +244,19 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``file_discard``."""
         if not victims:
             return []
-        done = await self._aexecute(self._discard(namespace, victims, author))
+        done = await self._asteps(self._discard(namespace, victims, author))
         return [key for keys in done for key in keys]
 
     # -- files (SupportsFileQueries, SupportsInPlaceWrites) ---------------------------
 
     def file_get(self, namespace: Namespace, key: str) -> StoredFile | None:
-        """The file at ``key``, with its version, or ``None``."""
-        return self._one(self._get(namespace, key))
+        """The file at ``key``, with its version, or ``None`` (a read: see ``_read``)."""
+        return self._read(select_file(self.dialect, namespace, key, self._fresh()), namespace, key)
 
     async def afile_get(self, namespace: Namespace, key: str) -> StoredFile | None:
         """Async ``file_get``."""
-        return await self._aone(self._get(namespace, key))
+        step = select_file(self.dialect, namespace, key, self._fresh())
+        return await self._aread(step, namespace, key)
 
     def _put(
         self,
@@ -339,7 +394,7 @@ class SQLStore(HistoryMixin, BaseStore):
     ) -> None:
         """Blind writes of many files (as ``file_put`` without a version) in one transaction."""
         if files:
-            self._execute(self._put_many(namespace, files, author))
+            self._steps(self._put_many(namespace, files, author))
 
     async def afile_put_many(
         self,
@@ -350,7 +405,7 @@ class SQLStore(HistoryMixin, BaseStore):
     ) -> None:
         """Async ``file_put_many``."""
         if files:
-            await self._aexecute(self._put_many(namespace, files, author))
+            await self._asteps(self._put_many(namespace, files, author))
 
     def file_list_dir(self, namespace: Namespace, dir_key: str) -> list[FileInfo]:
         """Direct children of ``dir_key``, sorted by path; contents are never read."""
@@ -413,7 +468,8 @@ class SQLStore(HistoryMixin, BaseStore):
     def _delete_tree(
         self, namespace: Namespace, key: str, author: Author | None
     ) -> Step[list[str]]:
-        return self._recorded(delete_tree(self.dialect, namespace, key), key, "delete", author)
+        step = delete_tree(self.dialect, namespace, key, self._fresh())
+        return self._recorded(step, key, "delete", author)
 
     def file_delete_tree(
         self, namespace: Namespace, key: str, *, author: Author | None = None

@@ -17,7 +17,7 @@ edited after it was chosen is kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from deepmemory.backends.protocol import FileUsage, Namespace
 from deepmemory.stores._sql import (
@@ -28,10 +28,10 @@ from deepmemory.stores._sql import (
     _fresh,
     _step,
     last_used,
-    select_file,
 )
 from deepmemory.stores._sql import encode_namespace as _ns
 
+T = TypeVar("T")
 _TIME = {"sqlite": "{}", "postgres": "CAST({} AS timestamptz)"}
 _TEXT = {"sqlite": "{}", "postgres": "CAST({} AS text)"}
 
@@ -78,8 +78,8 @@ def discard_files(
 ) -> list[Step[list[str]]]:
     """Delete each of ``victims`` unless it changed since it was chosen (one step each).
 
-    Each step ends ``RETURNING key`` so history can record the delete. A last step
-    forgets the reads of files no longer there (these, and any deleted otherwise).
+    Each step ends ``RETURNING key`` so history can record the delete (a trigger,
+    m005, forgets the file's reads).
     """
     steps: list[Step[list[str]]] = []
     for victim in victims:
@@ -90,26 +90,28 @@ def discard_files(
             "AND version = :version RETURNING key"
         )
         steps.append(_step(dialect, sql, params, lambda rows: [r[0] for r in rows], write=True))
-    orphans = (
-        "DELETE FROM deepmemory_reads WHERE namespace = :ns AND NOT EXISTS (SELECT 1 "
-        "FROM deepmemory_items AS i WHERE i.namespace = :ns AND i.key = deepmemory_reads.key)"
-    )
-    steps.append(_step(dialect, orphans, {"ns": _ns(namespace)}, lambda rows: [], write=True))
     return steps
 
 
-def read_and_touch(
-    dialect: Dialect, namespace: Namespace, key: str, fresh: str | None, now: str, stale: str
-) -> Step[Any]:
-    """``select_file`` (used at or after ``fresh``) that also records the read (``touch_file``).
+def is_stale(
+    dialect: Dialect, namespace: Namespace, key: str, stale: str, fresh: str | None
+) -> Step[bool]:
+    """Whether a read of ``key`` now must be recorded (``touch_file`` would write)."""
+    params: dict[str, Any] = {"ns": _ns(namespace), "key": key, "stale": stale}
+    sql = (
+        "SELECT EXISTS (SELECT 1 FROM deepmemory_items WHERE namespace = :ns AND key = :key "
+        f"AND {last_used(dialect)} < {_TIME[dialect].format(':stale')}"
+        f"{_fresh(dialect, fresh, params)})"
+    )
+    return _step(dialect, sql, params, lambda rows: bool(rows[0][0]))
 
-    PostgreSQL: one statement (the update in a CTE; the select sees the row as it was).
-    SQLite: the touch follows in the same transaction, only if the file was found.
+
+def touching(read: Step[T], touch: Step[None]) -> Step[T]:
+    """PostgreSQL: ``read`` (a SELECT) and ``touch`` in one statement.
+
+    The insert runs in a CTE; the select sees the rows as they were. It writes (and
+    locks a row of ``deepmemory_reads``) only when the file's last use is stale.
     """
-    read = select_file(dialect, namespace, key, fresh)
-    touch = touch_file(dialect, namespace, key, now, stale, fresh)
-    if dialect == "postgres":
-        (read_sql, params), (touch_sql, touch_params) = read.query, touch.query
-        sql = f"WITH touch AS ({touch_sql} RETURNING 1) {read_sql}"
-        return Step((sql, params | touch_params), read.finish, write=True)
-    return Step(read.query, read.finish, True, lambda rows: [touch.query] if rows else [])
+    (read_sql, params), (touch_sql, touch_params) = read.query, touch.query
+    sql = f"WITH touch AS ({touch_sql} RETURNING 1) {read_sql}"
+    return Step((sql, params | touch_params), read.finish, write=True)

@@ -523,6 +523,8 @@ def edit_file_in_place(
     }
     # Exactly once: removing every occurrence shortens the text by one length of old.
     once = f"length({text}) - length(replace({text}, {old_sql}, '')) = length({old_sql})"
+    if dialect == "sqlite":  # its JSON functions stop at a NUL: leave such text to Python
+        once += " AND instr(value, '\\u0000') = 0"
     # One occurrence replaced: the size changes by the difference of their UTF-8 lengths.
     params["grow"] = len(new.encode("utf-8")) - len(old.encode("utf-8"))
     sql = (
@@ -661,12 +663,12 @@ def grep_files(
     if window is None:
         return None
     params = {"ns": encode_namespace(namespace), "literal": literal, "rel_prefix": rel_prefix}
-    where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params)}"]
+    table = "i" if dialect == "sqlite" else "deepmemory_items"  # SQLite aliases it below
+    where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, table)}"]
     if glob_regex is not None:
         test, params["pattern"] = _regex_filter(dialect, glob_regex)
         where.append(test)
     if dialect == "sqlite":
-        where[0] = f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, 'i')}"
         where.append("instr(i.grep_text, :literal) > 0")
         source = "deepmemory_items AS i"
         if len(literal) >= 3:
@@ -695,14 +697,16 @@ def grep_files(
     )
 
 
-def delete_tree(dialect: Dialect, namespace: Namespace, key: str) -> Step[list[str]]:
-    """Delete ``key`` and every key below it in one statement."""
+def delete_tree(
+    dialect: Dialect, namespace: Namespace, key: str, fresh: str | None = None
+) -> Step[list[str]]:
+    """Delete ``key`` and every key below it in one statement (expired ones stay for prune)."""
     lo = dir_prefix(key)
     params = {"ns": encode_namespace(namespace), "key": key, "lo": lo, "hi": prefix_end(lo)}
     # One index range from the file itself to the end of its directory.
     sql = (
         "DELETE FROM deepmemory_items WHERE namespace = :ns AND key >= :key AND key < :hi "
-        "AND (key = :key OR key > :lo) RETURNING key"
+        f"AND (key = :key OR key > :lo){_fresh(dialect, fresh, params)} RETURNING key"
     )
     return _step(dialect, sql, params, lambda rows: sorted(r[0] for r in rows), write=True)
 

@@ -223,14 +223,22 @@ MIGRATIONS: list[Migration] = [
         # no row: its last use is its last write (``updated_at``). A table of its own:
         # recording a read never rewrites the file's row (on SQLite, adding a column
         # to deepmemory_items also broke INSERT ... RETURNING after a schema reload).
+        # A deleted file's reads go with it (a trigger: every way of deleting is covered).
         sqlite=(
             "CREATE TABLE deepmemory_reads (namespace TEXT NOT NULL, key TEXT NOT NULL, "
             "accessed_at TEXT NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID",
+            "CREATE TRIGGER deepmemory_reads_forget AFTER DELETE ON deepmemory_items BEGIN "
+            "DELETE FROM deepmemory_reads WHERE namespace = old.namespace AND key = old.key; END",
         ),
         postgres=(
             'CREATE TABLE deepmemory_reads (namespace text COLLATE "C" NOT NULL, '
             'key text COLLATE "C" NOT NULL, accessed_at timestamptz NOT NULL, '
             "PRIMARY KEY (namespace, key))",
+            "CREATE FUNCTION deepmemory_reads_forget() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN DELETE FROM deepmemory_reads WHERE namespace = OLD.namespace AND key = OLD.key; "
+            "RETURN NULL; END $$",
+            "CREATE TRIGGER deepmemory_reads_forget AFTER DELETE ON deepmemory_items "
+            "FOR EACH ROW EXECUTE FUNCTION deepmemory_reads_forget()",
         ),
     ),
 ]
