@@ -494,7 +494,7 @@ def postgres_engine(url: str, keep_revisions: int | None = 50) -> Iterator[Engin
     def analyze() -> None:
         # What autovacuum would do shortly after a bulk load: fresh statistics.
         with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("ANALYZE")
+            conn.execute("VACUUM ANALYZE")
 
     try:
         facts = {"postgres": version, "database": dbname}

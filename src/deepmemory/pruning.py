@@ -28,7 +28,6 @@ removes the same files; reads are not refreshed there.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -39,6 +38,7 @@ from typing import Any, Literal, Self
 
 from langgraph.store.base import BaseStore
 
+from deepmemory.backends._base import BACKOFF, Call, Op, run_async, run_sync
 from deepmemory.backends._text import human_size
 from deepmemory.backends.protocol import (
     Author,
@@ -187,23 +187,37 @@ def _repository(store: BaseStore) -> Any:
     return _GenericStoreFiles(store)
 
 
-def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _plan(
-    usage: list[FileUsage], namespace: Namespace, policy: PrunePolicy, dry_run: bool
-) -> tuple[PruneReport, list[FileUsage]]:
+def _prune(
+    namespace: Namespace,
+    policy: PrunePolicy,
+    dry_run: bool,
+    batch_size: int,
+    on_batch: Callable[[list[str]], None] | None,
+    cancelled: Callable[[], bool] | None,
+    yield_to_writers: bool,
+) -> Op[PruneReport]:
+    """The prune, written once: ``run_sync`` / ``run_async`` drive it (``backends._base``)."""
+    usage: list[FileUsage] = yield Call("file_usage", (namespace,))
     removed, files, size = choose(usage, policy)
     report = PruneReport(namespace, dry_run, removed, files, size)
+    if dry_run or not removed:
+        return report
     by_key = {u.key: u for u in usage}
-    return report, [by_key[p.key] for p in removed]
-
-
-def _settle(report: PruneReport, victims: Sequence[FileUsage], deleted: set[str]) -> PruneReport:
-    kept = [v for v in victims if v.key not in deleted]
-    report.changed_since = [v.key for v in kept]  # (or not reached, if cancelled)
+    victims = [by_key[p.key] for p in removed]
+    deleted: set[str] = set()
+    for start in range(0, len(victims), max(1, batch_size)):
+        if cancelled is not None and cancelled():
+            break
+        started = time.monotonic()
+        batch = victims[start : start + max(1, batch_size)]
+        done: list[str] = yield Call("file_discard", (namespace, batch), {"author": PRUNE_AUTHOR})
+        deleted.update(done)
+        if on_batch is not None:
+            on_batch(list(done))
+        if yield_to_writers:  # leave writers as much time as we took
+            yield Call(BACKOFF, (time.monotonic() - started,))
+    kept = [v for v in victims if v.key not in deleted]  # changed since, or not reached
+    report.changed_since = [v.key for v in kept]
     report.removed = [p for p in report.removed if p.key in deleted]
     report.kept_files += len(kept)
     report.kept_bytes += sum(v.size for v in kept)
@@ -226,30 +240,17 @@ def prune_namespace(
     Deletes in batches of ``batch_size`` files, each its own transaction; with
     ``yield_to_writers`` it waits after each as long as the batch took, so writers
     sharing the database (agent turns; on SQLite one writer at a time) get at least
-    half the time (``Sweeper`` does). ``on_batch`` is told the keys of each batch deleted; once ``cancelled()`` is true no further
-    batch starts (the report then lists what was deleted, the rest is kept).
+    half the time (``Sweeper`` does). ``on_batch`` is told the keys of each batch deleted;
+    once ``cancelled()`` is true no further batch starts (the report then lists what
+    was deleted, the rest is kept).
 
     Example:
         >>> from langgraph.store.memory import InMemoryStore
         >>> prune_namespace(InMemoryStore(), ("memories",), PrunePolicy(max_files=10)).summary()
         'memories: removed 0 files, 0 B; 0 files, 0 B left'
     """
-    repo = _repository(store)
-    report, victims = _plan(repo.file_usage(namespace), namespace, policy, dry_run)
-    if dry_run or not victims:
-        return report
-    deleted: set[str] = set()
-    for batch in _batches(victims, max(1, batch_size)):
-        if cancelled is not None and cancelled():
-            break
-        started = time.monotonic()
-        done = repo.file_discard(namespace, batch, author=PRUNE_AUTHOR)
-        deleted.update(done)
-        if on_batch is not None:
-            on_batch(list(done))
-        if yield_to_writers:  # leave writers as much time as we took
-            time.sleep(time.monotonic() - started)
-    return _settle(report, victims, deleted)
+    op = _prune(namespace, policy, dry_run, batch_size, on_batch, cancelled, yield_to_writers)
+    return run_sync(op, _repository(store))
 
 
 async def aprune_namespace(
@@ -264,23 +265,8 @@ async def aprune_namespace(
     yield_to_writers: bool = False,
 ) -> PruneReport:
     """Async ``prune_namespace``."""
-    repo = _repository(store)
-    usage = await repo.afile_usage(namespace)
-    report, victims = _plan(usage, namespace, policy, dry_run)
-    if dry_run or not victims:
-        return report
-    deleted: set[str] = set()
-    for batch in _batches(victims, max(1, batch_size)):
-        if cancelled is not None and cancelled():
-            break
-        started = time.monotonic()
-        done = await repo.afile_discard(namespace, batch, author=PRUNE_AUTHOR)
-        deleted.update(done)
-        if on_batch is not None:
-            on_batch(list(done))
-        if yield_to_writers:
-            await asyncio.sleep(time.monotonic() - started)
-    return _settle(report, victims, deleted)
+    op = _prune(namespace, policy, dry_run, batch_size, on_batch, cancelled, yield_to_writers)
+    return await run_async(op, _repository(store))
 
 
 def namespaces_under(store: BaseStore, prefix: Namespace) -> list[Namespace]:

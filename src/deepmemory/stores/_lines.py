@@ -1,8 +1,9 @@
 r"""The SQL of reading a window of a text file's lines, both dialects side by side.
 
 ``read_file`` shows lines ``offset .. offset + limit`` and the file's line count. On
-PostgreSQL the file is split into lines in the database and only the window travels
-back, so reading 100 lines of a 5 MB memory file moves a few kilobytes, not 5 MB.
+PostgreSQL a file of ``WHOLE_BELOW`` bytes or more is split into lines in the database
+and only the window travels back, so reading 100 lines of a 5 MB memory file moves a
+few kilobytes, not 5 MB; a smaller file is sent whole (cheaper than splitting it).
 SQLite runs in the process: it hands back the text (extracted from the JSON value in
 C) and Python splits it, which is cheaper than decoding the whole value.
 
@@ -18,6 +19,10 @@ from typing import Any
 from deepmemory.backends._text import file_from_value, split_lines
 from deepmemory.backends.protocol import LineWindow, Namespace
 from deepmemory.stores._sql import Dialect, Row, Step, _fresh, _step, encode_namespace
+
+# Files smaller than this (bytes) come back whole: splitting them in SQL costs more
+# than sending them.
+WHOLE_BELOW = 64 * 1024
 
 _TEXT = {
     "sqlite": "COALESCE(text_override, json_extract(value, '$.content'))",
@@ -61,28 +66,36 @@ def select_lines(
             return LineWindow(lines[offset : offset + limit], len(lines), int(size))
 
         return _step(dialect, sql, params, finish)
-    params |= {"first": offset + 1, "last": offset + limit}  # 1-based, inclusive
+    params |= {"first": offset + 1, "last": offset + limit, "whole": WHOLE_BELOW}
     # The array of lines; a final newline leaves one empty element, not a line.
-    lines = "string_to_array(t.c, chr(10))"
-    total = (
-        f"CASE WHEN t.c = '' THEN 0 WHEN right(t.c, 1) = chr(10) "
-        f"THEN cardinality({lines}) - 1 ELSE cardinality({lines}) END"
+    count = (
+        "CASE WHEN t.c = '' THEN 0 WHEN right(t.c, 1) = chr(10) "
+        "THEN cardinality(w.a) - 1 ELSE cardinality(w.a) END"
     )
+    window = (
+        "ARRAY(SELECT CASE WHEN right(x, 1) = chr(13) THEN left(x, -1) ELSE x END "
+        f"FROM unnest(w.a[CAST(:first AS int) : least(CAST(:last AS int), {count})]) "
+        "WITH ORDINALITY AS u(x, n) ORDER BY n)"
+    )
+    split = "(SELECT string_to_array(t.c, chr(10)) AS a) AS w"
+    big = "t.size >= CAST(:whole AS bigint)"
     sql = (
-        "SELECT t.encoding, t.size, w.total, ARRAY(SELECT CASE WHEN right(x, 1) = chr(13) "
-        "THEN left(x, -1) ELSE x END FROM unnest(w.a[CAST(:first AS int) : least(CAST(:last AS int), w.total)]) "
-        "WITH ORDINALITY AS u(x, n) ORDER BY n) "
+        f"SELECT t.encoding, t.size, CASE WHEN NOT {big} THEN t.c END, "
+        f"CASE WHEN {big} THEN (SELECT {count} FROM {split}) END, "
+        f"CASE WHEN {big} THEN (SELECT {window} FROM {split}) END "
         f"FROM (SELECT encoding, size, CASE WHEN encoding = 'utf-8' THEN {text} END AS c "
-        f"FROM deepmemory_items WHERE {where}) AS t "
-        f"CROSS JOIN LATERAL (SELECT {lines} AS a, {total} AS total) AS w"
+        f"FROM deepmemory_items WHERE {where}) AS t"
     )
 
     def finish_pg(rows: list[Row]) -> LineWindow | None:
         if not rows:
             return None
-        encoding, size, count, window = rows[0]
+        encoding, size, whole, count, window = rows[0]
         if encoding != "utf-8":
             return LineWindow([], 0, int(size), binary=True)
-        return LineWindow(list(window or []), int(count or 0), int(size))
+        if count is None:  # a small file: sent whole, split here
+            lines = split_lines(str(whole or ""))
+            return LineWindow(lines[offset : offset + limit], len(lines), int(size))
+        return LineWindow(list(window or []), int(count), int(size))
 
     return _step(dialect, sql, params, finish_pg)
