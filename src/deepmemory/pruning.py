@@ -317,6 +317,8 @@ class Sweeper:
 
     def sweep(self, *, dry_run: bool = False) -> list[PruneReport]:
         """Prune every namespace now (in the calling thread); the reports."""
+        # stop() cancels the background sweep only, not one asked for directly.
+        background = threading.current_thread() is self._thread
         with self._lock:
             targets = list(self.namespaces)
             if self.prefix is not None:
@@ -329,7 +331,7 @@ class Sweeper:
                     dry_run=dry_run,
                     batch_size=self.batch_size,
                     on_batch=self.on_batch,
-                    cancelled=self._stop.is_set,
+                    cancelled=self._stop.is_set if background else None,
                     yield_to_writers=True,
                 )
                 for ns in dict.fromkeys(targets)

@@ -154,6 +154,9 @@ def test_a_sweeper_stopped_at_once_returns_promptly_after_looking(tmp_path: Path
         assert not sweeper.running
         assert [r.namespace for r in sweeper.last_reports] == [NS]
         assert sweeper.last_error is None
+        # stop() cancels the background sweep only: a sweep asked for directly runs.
+        [report] = sweeper.sweep()
+        assert store.file_get(NS, "/a.md") is None and report.changed_since == []
 
 
 def explorer(messages: list[BaseMessage]) -> AIMessage:
