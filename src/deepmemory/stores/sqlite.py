@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -131,7 +133,7 @@ class SQLiteStore(SQLStore):
                 isolation_level="DEFERRED" if for_checkpoints else None,
                 check_same_thread=False,  # Closed by close(), possibly from another thread.
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(conn)
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
         except sqlite3.Error as exc:
             if conn is not None:
@@ -139,6 +141,27 @@ class SQLiteStore(SQLStore):
             raise ConfigError(f"Cannot open SQLite database {str(self.path)!r}: {exc}.") from exc
         conn.create_function("regexp", 2, _regexp, deterministic=True)
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode, waiting (up to ``timeout``) for other openers.
+
+        Changing the journal mode needs the file to itself, and SQLite answers "database
+        is locked" at once, without its busy timeout, while several processes open a
+        new file together: retry with jittered sleeps instead.
+        """
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            try:
+                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                    return
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
