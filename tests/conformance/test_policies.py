@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -119,3 +120,35 @@ def test_the_model_is_told_about_limits_and_read_only_memory():
 def test_a_memoryview_upload_counts_its_real_size():
     fs = Harness(LimitsBackend(StoreBackend(store=InMemoryStore()), max_file_bytes=10))
     assert "over the 10-byte limit" in fs.upload_files([("/m", memoryview(b"x" * 11))])[0].error
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_limits_on_our_stores_sum_sizes_in_the_database(kind, tmp_path, request, monkeypatch):
+    """The total is one SUM query, not a listing of every file (which would cost O(files))."""
+    from deepmemory.stores import SQLiteStore
+
+    if kind == "sqlite":
+        store = SQLiteStore(tmp_path / "m.db")
+    else:
+        store = request.getfixturevalue("postgres_store")  # shared: a namespace of our own
+    namespace = ("limits", kind, uuid.uuid4().hex)
+    try:
+        inner = StoreBackend(store=store, namespace=namespace).mounted("/memories")
+        backend = LimitsBackend(inner, max_file_bytes=1000, max_total_bytes=25)
+        assert backend.write("/memories/a.txt", "x" * 10).error is None
+        assert backend.write("/memories/b.txt", "y" * 10).error is None
+
+        def no_listing(*args, **kwargs):
+            raise AssertionError("LimitsBackend listed every file")
+
+        monkeypatch.setattr(type(inner), "glob", no_listing)
+        monkeypatch.setattr(type(inner), "aglob", no_listing)
+        assert backend.write("/memories/a.txt", "x" * 15).error is None  # replaces 10 bytes
+        assert "25" in backend.write("/memories/c.txt", "z" * 1).error
+        assert asyncio.run(backend.awrite("/memories/b.txt", "y" * 10)).error is None
+        results = backend.upload_files([("/memories/d.txt", b"1"), ("/memories/b.txt", b"")])
+        assert [r.error is None for r in results] == [False, True]  # d over; b shrinks to 0
+        assert "25" in backend.edit("/memories/a.txt", "x", "xx", replace_all=True).error
+    finally:
+        if kind == "sqlite":
+            store.close()

@@ -186,11 +186,18 @@ def _over_quota(path: str, total: int, limit: int) -> str:
 
 
 class _Usage:
-    """Bytes stored under the mount, per file, as one listing showed them."""
+    """Bytes stored under the mount, and the sizes of the files a call may replace."""
 
-    def __init__(self, listing: Any) -> None:
-        self.sizes = {info.path: info.size or 0 for info in (listing.files if listing else [])}
-        self.total = sum(self.sizes.values())
+    def __init__(self, total: int, sizes: dict[str, int]) -> None:
+        self.total, self.sizes = total, sizes
+
+    @classmethod
+    def of(cls, space: tuple[int, dict[str, int]] | None, listing: Any = None) -> _Usage:
+        """From the backend's ``space_used`` answer, else from a listing of every file."""
+        if space is not None:
+            return cls(*space)
+        sizes = {info.path: info.size or 0 for info in (listing.files if listing else [])}
+        return cls(sum(sizes.values()), sizes)
 
     def after(self, vpath: str, size: int) -> int:
         return self.total - self.sizes.get(vpath, 0) + size
@@ -247,24 +254,29 @@ class LimitsBackend(_Wrapper):
             usage.record(vpath, size)
         return None
 
-    def _usage(self) -> _Usage | None:
+    def _usage(self, file_paths: Sequence[str]) -> _Usage | None:
         if self.max_total_bytes is None:
             return None
-        return _Usage(self.inner.glob("**", self.mount))
+        # Our stores sum sizes in the database; other backends list every file.
+        space_used = getattr(self.inner, "space_used", None)
+        space = space_used(file_paths) if space_used is not None else None
+        return _Usage.of(space, None if space else self.inner.glob("**", self.mount))
 
-    async def _ausage(self) -> _Usage | None:
+    async def _ausage(self, file_paths: Sequence[str]) -> _Usage | None:
         if self.max_total_bytes is None:
             return None
-        return _Usage(await self.inner.aglob("**", self.mount))
+        space_used = getattr(self.inner, "aspace_used", None)
+        space = await space_used(file_paths) if space_used is not None else None
+        return _Usage.of(space, None if space else await self.inner.aglob("**", self.mount))
 
     def write(self, file_path: str, content: str) -> WriteResult:
         """Write unless a limit would be exceeded."""
-        problem = self._problem(file_path, _utf8_size(content), self._usage())
+        problem = self._problem(file_path, _utf8_size(content), self._usage([file_path]))
         return WriteResult(file_path, problem) if problem else self.inner.write(file_path, content)
 
     async def awrite(self, file_path: str, content: str) -> WriteResult:
         """Async ``write``."""
-        problem = self._problem(file_path, _utf8_size(content), await self._ausage())
+        problem = self._problem(file_path, _utf8_size(content), await self._ausage([file_path]))
         if problem:
             return WriteResult(file_path, problem)
         return await self.inner.awrite(file_path, content)  # type: ignore[no-any-return]
@@ -275,7 +287,7 @@ class LimitsBackend(_Wrapper):
         """Edit unless the result would exceed a limit."""
         (current,) = self.inner.download_files([file_path])
         size = _edited_size(current, old_string, new_string, replace_all)
-        problem = self._problem(file_path, size, self._usage())
+        problem = self._problem(file_path, size, self._usage([file_path]))
         if problem:
             return EditResult(file_path, error=problem)
         return self.inner.edit(file_path, old_string, new_string, replace_all=replace_all)  # type: ignore[no-any-return]
@@ -286,7 +298,7 @@ class LimitsBackend(_Wrapper):
         """Async ``edit``."""
         (current,) = await self.inner.adownload_files([file_path])
         size = _edited_size(current, old_string, new_string, replace_all)
-        problem = self._problem(file_path, size, await self._ausage())
+        problem = self._problem(file_path, size, await self._ausage([file_path]))
         if problem:
             return EditResult(file_path, error=problem)
         return await self.inner.aedit(file_path, old_string, new_string, replace_all=replace_all)  # type: ignore[no-any-return]
@@ -302,8 +314,10 @@ class LimitsBackend(_Wrapper):
 
     def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Upload the files that fit the limits; report the others."""
-        return self._upload(files, self._refuse_upload(self._usage()))
+        usage = self._usage([path for path, _ in files])
+        return self._upload(files, self._refuse_upload(usage))
 
     async def aupload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Async ``upload_files``."""
-        return await self._aupload(files, self._refuse_upload(await self._ausage()))
+        usage = await self._ausage([path for path, _ in files])
+        return await self._aupload(files, self._refuse_upload(usage))

@@ -28,7 +28,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, GetOp, Item, PutOp, SearchOp
 
-from deepmemory import clock
+from deepmemory import clock, errors, paths
 from deepmemory.backends import _scan
 from deepmemory.backends._base import Call, Op, run_async, run_sync
 from deepmemory.backends._files import FileOpsBackend
@@ -405,6 +405,39 @@ class StoreBackend(FileOpsBackend):
                 )
             repo = repo.with_expiry(expiry)
         return repo, ns
+
+    def _space_keys(self, file_paths: Sequence[str]) -> dict[str, str]:
+        keys = {}
+        for file_path in file_paths:
+            try:
+                vpath = paths.validate(file_path)
+            except errors.InvalidPathError:
+                continue  # the write itself will refuse it
+            if self._serves(vpath):
+                keys[self._key(vpath)] = vpath
+        return keys
+
+    def space_used(self, file_paths: Sequence[str]) -> tuple[int, dict[str, int]] | None:
+        """Bytes stored below the mount, and the sizes of ``file_paths`` that exist.
+
+        One sum in the database where the store can do it (``file_space``), else
+        ``None`` (the caller lists the files instead). For ``LimitsBackend``.
+        """
+        repo, ns = self._repo()
+        if not hasattr(repo, "file_space"):
+            return None
+        keys = self._space_keys(file_paths)
+        total, sizes = repo.file_space(ns, list(keys))
+        return total, {keys[k]: size for k, size in sizes.items()}
+
+    async def aspace_used(self, file_paths: Sequence[str]) -> tuple[int, dict[str, int]] | None:
+        """Async ``space_used``."""
+        repo, ns = self._repo()
+        if not hasattr(repo, "afile_space"):
+            return None
+        keys = self._space_keys(file_paths)
+        total, sizes = await repo.afile_space(ns, list(keys))
+        return total, {keys[k]: size for k, size in sizes.items()}
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:
         """Delete what this backend's policy says has expired or is over its caps.

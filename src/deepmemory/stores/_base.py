@@ -30,7 +30,14 @@ from deepmemory.backends.protocol import (
     reads_count,
 )
 from deepmemory.history import HistoryMixin
-from deepmemory.stores._expiry import discard_files, file_usage, is_stale, touch_file, touching
+from deepmemory.stores._expiry import (
+    discard_files,
+    file_space,
+    file_usage,
+    is_stale,
+    touch_file,
+    touching,
+)
 from deepmemory.stores._lines import select_lines
 from deepmemory.stores._revisions import (
     Retention,
@@ -211,6 +218,18 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``file_read_lines``."""
         step = select_lines(self.dialect, namespace, key, offset, limit, self._fresh())
         return await self._aread(step, namespace, key)
+
+    def file_space(self, namespace: Namespace, keys: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Bytes held by the namespace's (visible) files, and the sizes of ``keys`` present."""
+        total, sizes = self._steps(file_space(self.dialect, namespace, keys, self._fresh()))
+        return int(total), dict(sizes)
+
+    async def afile_space(
+        self, namespace: Namespace, keys: Sequence[str]
+    ) -> tuple[int, dict[str, int]]:
+        """Async ``file_space``."""
+        total, sizes = await self._asteps(file_space(self.dialect, namespace, keys, self._fresh()))
+        return int(total), dict(sizes)
 
     def file_usage(self, namespace: Namespace) -> list[FileUsage]:
         """Every file of ``namespace`` with size, last use and version (no content)."""

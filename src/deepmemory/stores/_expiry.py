@@ -16,6 +16,7 @@ edited after it was chosen is kept.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -115,3 +116,25 @@ def touching(read: Step[T], touch: Step[None]) -> Step[T]:
     (read_sql, params), (touch_sql, touch_params) = read.query, touch.query
     sql = f"WITH touch AS ({touch_sql} RETURNING 1) {read_sql}"
     return Step((sql, params | touch_params), read.finish, write=True)
+
+
+def file_space(
+    dialect: Dialect, namespace: Namespace, keys: Sequence[str], fresh: str | None
+) -> tuple[Step[int], Step[dict[str, int]]]:
+    """Bytes held by the files of ``namespace``, and the sizes of those of ``keys`` that exist.
+
+    For size limits: one sum and one lookup, instead of listing every file.
+    """
+    params: dict[str, Any] = {"ns": _ns(namespace)}
+    used = _fresh(dialect, fresh, params)
+    total = (
+        "SELECT COALESCE(sum(size), 0) FROM deepmemory_items "
+        f"WHERE namespace = :ns AND key >= '/' AND key < '0'{used}"
+    )
+    listed = params | {"keys": json.dumps(list(keys)) if dialect == "sqlite" else list(keys)}
+    among = "IN (SELECT value FROM json_each(:keys))" if dialect == "sqlite" else "= ANY(:keys)"
+    sizes = f"SELECT key, size FROM deepmemory_items WHERE namespace = :ns AND key {among}{used}"
+    return (
+        _step(dialect, total, params, lambda rows: int(rows[0][0])),
+        _step(dialect, sizes, listed, lambda rows: {r[0]: int(r[1] or 0) for r in rows}),
+    )
