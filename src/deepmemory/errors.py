@@ -37,6 +37,14 @@ def _parent(path: str) -> str:
     return parent
 
 
+def outside_mount(path: str, mount: str) -> str:
+    """A path given to a backend that serves only the paths below ``mount``."""
+    return (
+        f"Error: {path!r} is outside {mount!r}, the only directory this storage holds. "
+        f"Use a path below {mount + '/'!r}."
+    )
+
+
 def not_found(path: str) -> str:
     """The file does not exist."""
     return f"Error: {path!r} not found. Use ls({_parent(path)!r}) to see what exists."

@@ -276,3 +276,16 @@ def test_sqlite_reads_with_a_ttl_do_not_wait_for_the_write_lock(tmp_path) -> Non
         finally:
             other.execute("ROLLBACK")
             other.close()
+
+
+def test_a_mounted_backend_refuses_paths_outside_its_mount(store: SQLStore) -> None:
+    """Used directly (not through a CompositeBackend route), a foreign path is an error."""
+    fs = _files(store)
+    expected = errors.outside_mount("/elsewhere/x.md", "/memories")
+    assert fs.write("/elsewhere/x.md", "hi").error == expected
+    assert fs.read("/elsewhere/x.md").error == expected
+    assert fs.edit("/elsewhere/x.md", "a", "b").error == expected
+    assert fs.delete("/elsewhere/x.md").error == expected
+    [up] = fs.upload_files([("/elsewhere/x.md", b"hi")])
+    assert up.error == expected
+    assert store.file_usage(NS) == []  # nothing stored under a stray key

@@ -60,3 +60,17 @@ def test_missing_and_binary_files(make_store: Callable[[str], SQLStore], store_k
     store.file_put(NS, "/b", StoredFile("AAEC", "base64"), expected_version=None)
     window = store.file_read_lines(NS, "/b", 0, 10)
     assert window is not None and window.binary and window.size == 3 and window.lines == []
+
+
+@pytest.mark.parametrize("split_in_sql", [False, True])
+def test_huge_windows_are_clamped_not_an_error(
+    store: SQLStore, split_in_sql: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model asking for "everything" (limit 2**31 or more) gets the file, not a crash."""
+    if split_in_sql:
+        monkeypatch.setattr(_lines, "WHOLE_BELOW", 0)
+    store.file_put(NS, "/t.txt", StoredFile("a\nb\n"), expected_version=None)
+    for offset, limit in [(0, 2**31), (0, 10**12), (1, 2**31 - 1), (2**31, 10), (10**12, 1)]:
+        window = store.file_read_lines(NS, "/t.txt", offset, limit)
+        assert window is not None and window.total_lines == 2
+        assert window.lines == ["a", "b"][offset : offset + limit]

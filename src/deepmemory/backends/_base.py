@@ -23,7 +23,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
-from deepmemory import paths
+from deepmemory import errors, paths
+from deepmemory.errors import InvalidPathError
 
 T = TypeVar("T")
 
@@ -98,9 +99,16 @@ class BaseBackend:
         return self
 
     def _key(self, path: str) -> str:
-        """Storage key of a normalised virtual path at or below the mount."""
+        """Storage key of a normalised virtual path at or below the mount.
+
+        Raises:
+            InvalidPathError: the path is outside the mount (a backend used directly,
+                not through a ``CompositeBackend`` route, was given a foreign path).
+        """
         if self.mount == "/":
             return path
+        if not self._serves(path):
+            raise InvalidPathError(errors.outside_mount(path, self.mount))
         rest = path[len(self.mount) :]
         return rest if rest else "/"
 

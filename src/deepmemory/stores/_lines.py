@@ -23,6 +23,7 @@ from deepmemory.stores._sql import Dialect, Row, Step, _fresh, _step, encode_nam
 # Files smaller than this (bytes) come back whole: splitting them in SQL costs more
 # than sending them.
 WHOLE_BELOW = 64 * 1024
+_INT_MAX = 2**31 - 1
 
 _TEXT = {
     "sqlite": "COALESCE(text_override, json_extract(value, '$.content'))",
@@ -66,7 +67,9 @@ def select_lines(
             return LineWindow(lines[offset : offset + limit], len(lines), int(size))
 
         return _step(dialect, sql, params, finish)
-    params |= {"first": offset + 1, "last": offset + limit, "whole": WHOLE_BELOW}
+    # Array subscripts are int4: clamp (no file has 2**31 lines, so nothing changes).
+    first, last = min(offset, _INT_MAX - 1) + 1, min(offset + limit, _INT_MAX)
+    params |= {"first": first, "last": last, "whole": WHOLE_BELOW}
     # The array of lines; a final newline leaves one empty element, not a line.
     count = (
         "CASE WHEN t.c = '' THEN 0 WHEN right(t.c, 1) = chr(10) "
