@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 from deepmemory.backends.protocol import FileUsage, Namespace
 from deepmemory.stores._sql import (
+    TEXT_PARAM,
+    TIME_PARAM,
     Dialect,
     Row,
     Step,
@@ -33,8 +35,6 @@ from deepmemory.stores._sql import (
 from deepmemory.stores._sql import encode_namespace as _ns
 
 T = TypeVar("T")
-_TIME = {"sqlite": "{}", "postgres": "CAST({} AS timestamptz)"}
-_TEXT = {"sqlite": "{}", "postgres": "CAST({} AS text)"}
 
 
 def touch_file(
@@ -45,7 +45,7 @@ def touch_file(
     Skipping reads of files used recently keeps most reads free of a write; an
     expired file (last used before ``fresh``) is not revived by a read.
     """
-    time, text = _TIME[dialect].format, _TEXT[dialect].format
+    time, text = TIME_PARAM[dialect].format, TEXT_PARAM[dialect].format
     params: dict[str, Any] = {"ns": _ns(namespace), "key": key, "now": now, "stale": stale}
     sql = (
         "INSERT INTO deepmemory_reads (namespace, key, accessed_at) "
@@ -101,7 +101,7 @@ def is_stale(
     params: dict[str, Any] = {"ns": _ns(namespace), "key": key, "stale": stale}
     sql = (
         "SELECT EXISTS (SELECT 1 FROM deepmemory_items WHERE namespace = :ns AND key = :key "
-        f"AND {last_used(dialect)} < {_TIME[dialect].format(':stale')}"
+        f"AND {last_used(dialect)} < {TIME_PARAM[dialect].format(':stale')}"
         f"{_fresh(dialect, fresh, params)})"
     )
     return _step(dialect, sql, params, lambda rows: bool(rows[0][0]))

@@ -18,17 +18,12 @@ from typing import Any
 
 from deepmemory.backends._text import file_from_value, split_lines
 from deepmemory.backends.protocol import LineWindow, Namespace
-from deepmemory.stores._sql import Dialect, Row, Step, _fresh, _step, encode_namespace
+from deepmemory.stores._sql import FILE_TEXT, Dialect, Row, Step, _fresh, _step, encode_namespace
 
 # Files smaller than this (bytes) come back whole: splitting them in SQL costs more
 # than sending them.
 WHOLE_BELOW = 64 * 1024
 _INT_MAX = 2**31 - 1
-
-_TEXT = {
-    "sqlite": "COALESCE(text_override, json_extract(value, '$.content'))",
-    "postgres": "COALESCE(text_override, value ->> 'content')",
-}
 
 
 def select_lines(
@@ -46,7 +41,7 @@ def select_lines(
     """
     params: dict[str, Any] = {"ns": encode_namespace(namespace), "key": key}
     where = f"namespace = :ns AND key = :key{_fresh(dialect, fresh, params)}"
-    text = _TEXT[dialect]
+    text = FILE_TEXT[dialect]
     if dialect == "sqlite":
         # json_extract() stops at an escaped NUL: such a value is decoded in Python.
         sql = (

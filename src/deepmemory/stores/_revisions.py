@@ -38,6 +38,8 @@ from deepmemory.backends._text import file_from_value
 from deepmemory.backends.protocol import Author, Namespace, Revision, RevisionOp, StoredFile
 from deepmemory.errors import ConfigError
 from deepmemory.stores._sql import (
+    TEXT_PARAM,
+    TIME_PARAM,
     Dialect,
     Row,
     Step,
@@ -57,8 +59,6 @@ _HEAD_INSERT = "INSERT INTO deepmemory_revision_heads (namespace, key, revision)
 _BUMP = (
     "ON CONFLICT (namespace, key) DO UPDATE SET revision = deepmemory_revision_heads.revision + 1"
 )
-_TEXT = {"sqlite": "{}", "postgres": "CAST({} AS text)"}
-_TIME = {"sqlite": "{}", "postgres": "CAST({} AS timestamptz)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +122,14 @@ def _expired(dialect: Dialect, retention: Retention, head: str) -> str | None:
     if retention.keep_revisions is not None:
         conditions.append(f"revision <= {head} - :rev_keep")
     if retention.keep_days is not None:
-        conditions.append(f"created_at < {_TIME[dialect].format(':rev_cutoff')}")
+        conditions.append(f"created_at < {TIME_PARAM[dialect].format(':rev_cutoff')}")
     return " OR ".join(conditions) or None
 
 
 def _author_values(dialect: Dialect) -> str:
-    return ", ".join(_TEXT[dialect].format(f":rev_{n}") for n in ("thread", "user", "assistant"))
+    return ", ".join(
+        TEXT_PARAM[dialect].format(f":rev_{n}") for n in ("thread", "user", "assistant")
+    )
 
 
 def record_write(
@@ -144,7 +146,7 @@ def record_write(
     """
     sql, params = step.query
     params = params | _params(op, author, retention)
-    text, time = _TEXT[dialect].format, _TIME[dialect].format
+    text, time = TEXT_PARAM[dialect].format, TIME_PARAM[dialect].format
     value, size = "w.value", "w.size"  # PostgreSQL: the write's RETURNING row
     if dialect == "sqlite":  # the row just written, in the same transaction
         row = "FROM deepmemory_items WHERE namespace = :ns AND key = :key"
@@ -189,7 +191,7 @@ def record_delete(
     """``step`` (a delete in ``:ns`` ending ``RETURNING key``) recording a revision per key."""
     sql, params = step.query
     params = params | _params("delete", author, retention)
-    text, time = _TEXT[dialect].format, _TIME[dialect].format
+    text, time = TEXT_PARAM[dialect].format, TIME_PARAM[dialect].format
     values = f"'delete', {time(':rev_now')}, {_author_values(dialect)}"
     if dialect == "postgres":
         head = f"{_HEAD_INSERT} SELECT {text(':ns')}, key, 1 FROM d {_BUMP} RETURNING key, revision"

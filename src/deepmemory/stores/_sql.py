@@ -58,6 +58,14 @@ _NEXT_VERSION = {
     "postgres": "nextval('deepmemory_versions')",
 }
 _VALUE = {"sqlite": ":value", "postgres": "CAST(:value AS jsonb)"}
+# A parameter used where PostgreSQL cannot infer its type (a SELECT list, a comparison).
+TEXT_PARAM = {"sqlite": "{}", "postgres": "CAST({} AS text)"}
+TIME_PARAM = {"sqlite": "{}", "postgres": "CAST({} AS timestamptz)"}
+# A text file's text: the content in the value, or the older layout's joined lines.
+FILE_TEXT = {
+    "sqlite": "COALESCE(text_override, json_extract(value, '$.content'))",
+    "postgres": "COALESCE(text_override, value ->> 'content')",  # the trigram index's expression
+}
 _NOW = {"sqlite": ":now", "postgres": "CAST(:now AS timestamptz)"}
 _FIND = {"sqlite": "instr", "postgres": "strpos"}
 # A plain put replaces the value; a file write keeps the stored file's created_at.
@@ -683,7 +691,7 @@ def grep_files(
             return _scan.grep(files, dir_key, literal, None, rel_prefix)
 
         return _step(dialect, sql, params | window, finish, custom_plan=True)
-    text = "COALESCE(text_override, value ->> 'content')"  # The indexed expression.
+    text = FILE_TEXT[dialect]  # the indexed expression
     params["like"] = "%" + re.sub(r"([\\%_])", r"\\\1", literal) + "%"
     where += ["encoding = 'utf-8'", f"{text} LIKE :like ESCAPE '\\'", "strpos(line, :literal) > 0"]
     sql = (
