@@ -203,11 +203,11 @@ def test_postgres_searches_are_planned_per_call_and_writes_reuse_their_plan(
         assert not fs.write(f"/memories/d/{i}.md", f"needle {i}\n").error
     pool = store._sync_pool()
     with pool.connection() as conn:  # hold the pool's one idle connection: run on it
-        from deepmemory.stores import _sql
+        from deepmemory.stores import _search
         from deepmemory.stores.postgres import _run
 
-        grep = _sql.grep_files("postgres", NS, "/", "needle", None, "")
-        glob = _sql.glob_files("postgres", NS, "/", r"(?:.*/)?[^/]*\.md", "")
+        grep = _search.grep_files("postgres", NS, "/", "needle", None, "")
+        glob = _search.glob_files("postgres", NS, "/", r"(?:.*/)?[^/]*\.md", "")
         write = store._write(NS, "/d/0.md", StoredFile("needle 0\n"), None, "write")
         assert grep is not None and glob is not None
         for _ in range(8):

@@ -25,7 +25,10 @@ ALL = [m.name for m in MIGRATIONS]
 def test_migrations_are_numbered_and_named_in_order():
     assert ALL == sorted(ALL) and len(set(ALL)) == len(ALL)
     assert all(m.name[:1] == "m" and m.name[1:4].isdigit() for m in MIGRATIONS)
-    assert all(m.sqlite and m.postgres for m in MIGRATIONS)
+    assert all(m.sqlite or m.postgres for m in MIGRATIONS)
+    # Only engine tuning may leave an engine out.
+    assert [m.name for m in MIGRATIONS if not m.sqlite] == ["m008_grep_after_writes"]
+    assert all(m.postgres for m in MIGRATIONS)
 
 
 def test_an_unknown_target_migration_is_refused():

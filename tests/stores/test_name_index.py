@@ -5,7 +5,7 @@ from __future__ import annotations
 from deepmemory.backends import StoreBackend
 from deepmemory.backends._match import compile_glob
 from deepmemory.stores import SQLiteStore
-from deepmemory.stores._sql import glob_files
+from deepmemory.stores._search import glob_files
 
 
 def test_a_name_glob_finds_files_at_any_depth_and_uses_the_name_index(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from deepmemory import errors, paths
@@ -44,11 +45,14 @@ from deepmemory.backends.protocol import (
     LsResult,
     Namespace,
     ReadResult,
+    RecentFile,
+    RecentResult,
     RevisionOp,
     StoredFile,
     SupportsHistory,
     SupportsInPlaceWrites,
     SupportsLineWindows,
+    SupportsRecentFiles,
     UploadResult,
     WriteResult,
     implements,
@@ -319,6 +323,42 @@ class FileOpsBackend(BaseBackend):
             pattern, [GrepMatch(self._vpath(m.path), m.line, m.text) for m in matches]
         )
 
+    def _op_recent(self, repo: Any, ns: Namespace, path: str, limit: int) -> Op[RecentResult]:
+        try:
+            vpath = paths.validate_dir(path)
+        except errors.InvalidPathError as exc:
+            return RecentResult(str(path), error=str(exc))
+        key = self._key(vpath)
+        if implements(repo, SupportsRecentFiles):  # one query, whatever the memory holds
+            found: RecentResult = yield Call("file_recent", (ns, key, limit))
+        else:
+            found = yield from self._recent_by_listing(repo, ns, key, limit)
+        files = [replace(f, path=self._vpath(f.path)) for f in found.files]
+        return RecentResult(vpath, files, found.total, found.total_capped)
+
+    @staticmethod
+    def _recent_by_listing(repo: Any, ns: Namespace, key: str, limit: int) -> Op[RecentResult]:
+        """``file_recent`` for a repository without it: list every file, read the newest."""
+        every: list[FileInfo] = yield Call("file_glob", (ns, key, ".*"))
+        newest = sorted(every, key=lambda f: f.modified_at or "", reverse=True)[:limit]
+        files = []
+        for info in newest:
+            window: LineWindow | None
+            if implements(repo, SupportsLineWindows):
+                window = yield Call("file_read_lines", (ns, info.path, 0, 1))
+            else:
+                file: StoredFile | None = yield Call("file_get", (ns, info.path))
+                window = None if file is None else _window(file, 0, 1)
+            if window is not None:
+                first = None if window.binary else (window.lines or [""])[0]
+                files.append(RecentFile(info.path, window.size, info.modified_at, first))
+        return RecentResult(key, files, len(every))
+
+    def _op_changes(self, repo: Any, ns: Namespace) -> Op[Any]:
+        if not implements(repo, SupportsRecentFiles):
+            return None
+        return (yield Call("file_changes", (ns,)))
+
     def _op_upload(
         self, repo: Any, ns: Namespace, files: Sequence[tuple[str, bytes]]
     ) -> Op[list[UploadResult]]:
@@ -432,6 +472,29 @@ class FileOpsBackend(BaseBackend):
         """Async ``grep``."""
         return await self._async(self._op_grep, pattern, path, glob)  # type: ignore[no-any-return]
 
+    def recent(self, path: str, limit: int) -> RecentResult:
+        """The ``limit`` files below ``path`` changed last, newest first, and how many exist."""
+        return self._sync(self._op_recent, path, limit)  # type: ignore[no-any-return]
+
+    async def arecent(self, path: str, limit: int) -> RecentResult:
+        """Async ``recent``."""
+        return await self._async(self._op_recent, path, limit)  # type: ignore[no-any-return]
+
+    def changes(self, path: str = "/") -> Any:
+        """A token that differs after any change to this backend's files; ``None``: unknown.
+
+        The token covers every file of the backend, whatever ``path`` (given for the
+        same call as ``CompositeBackend.changes``). Only repositories that track
+        changes cheaply give one (``SupportsRecentFiles``).
+        """
+        repo, ns = self._repo()
+        return run_sync(self._op_changes(repo, ns), repo)
+
+    async def achanges(self, path: str = "/") -> Any:
+        """Async ``changes``."""
+        repo, ns = self._repo()
+        return await run_async(self._op_changes(repo, ns), repo)
+
     def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Store files byte-exact (UTF-8 as text, anything else as binary)."""
         return self._sync(self._op_upload, files)  # type: ignore[no-any-return]
@@ -457,6 +520,7 @@ _RESULTS: dict[str, Any] = {
     "_op_delete": DeleteResult,
     "_op_glob": GlobResult,
     "_op_grep": GrepResult,
+    "_op_recent": RecentResult,
 }
 
 

@@ -32,6 +32,7 @@ from deepmemory.backends.protocol import (
     GrepResult,
     LsResult,
     ReadResult,
+    RecentResult,
     UploadResult,
     WriteResult,
 )
@@ -287,6 +288,57 @@ class CompositeBackend(BaseBackend):
         backends = self._searchers_for(path)
         parts = await self._afan_out(backends, lambda b: b.agrep(pattern, path, glob))  # type: ignore[attr-defined]
         return self._merge_grep(pattern, parts)
+
+    def _merge_recent(
+        self, vpath: str, limit: int, parts: Sequence[tuple[BaseBackend, RecentResult]]
+    ) -> RecentResult:
+        files = []
+        total, capped = 0, False
+        for backend, result in parts:
+            if result.error:
+                return RecentResult(vpath, error=result.error)
+            files += [f for f in result.files if self._owned(f.path, backend)]
+            total, capped = total + result.total, capped or result.total_capped
+        files.sort(key=lambda f: f.modified_at or "", reverse=True)
+        return RecentResult(vpath, files[:limit], total, capped)
+
+    def _mapped(self, path: str) -> list[tuple[BaseBackend, str]]:
+        """Each backend holding part of directory ``path``, with the directory to ask it for.
+
+        The owner of ``path`` is asked for ``path``; a route below it for its own mount.
+        """
+        try:
+            base = paths.validate_dir(path)
+        except errors.InvalidPathError:
+            return [(self.default, path)]
+        found = [(self.route(base), base)]
+        found += [(b, m) for m, b in self.routes.items() if m != base and paths.is_within(m, base)]
+        return found
+
+    def recent(self, path: str, limit: int) -> RecentResult:
+        """The files changed last below ``path``, across every backend serving part of it."""
+        where = dict(self._mapped(path))
+        parts = self._fan_out(list(where), lambda b: b.recent(where[b], limit))  # type: ignore[attr-defined]
+        return self._merge_recent(path, limit, parts)
+
+    async def arecent(self, path: str, limit: int) -> RecentResult:
+        """Async ``recent``."""
+        where = dict(self._mapped(path))
+        parts = await self._afan_out(list(where), lambda b: b.arecent(where[b], limit))  # type: ignore[attr-defined]
+        return self._merge_recent(path, limit, parts)
+
+    def changes(self, path: str) -> Any:
+        """A token that differs after any change below ``path``; ``None`` if not known."""
+        tokens = tuple(
+            b.changes() if hasattr(b, "changes") else None for b in self._searchers_for(path)
+        )
+        return None if None in tokens else tokens
+
+    async def achanges(self, path: str) -> Any:
+        """Async ``changes``."""
+        backends = self._searchers_for(path)
+        tokens = tuple([await b.achanges() if hasattr(b, "achanges") else None for b in backends])
+        return None if None in tokens else tokens
 
     def _searchers_for(self, path: str | None) -> list[BaseBackend]:
         try:

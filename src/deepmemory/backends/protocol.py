@@ -443,6 +443,58 @@ class SupportsLineWindows(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RecentFile:
+    """A file as the memory map shows it: its path, size, last change and first line.
+
+    ``first_line`` is ``None`` for a binary file and ``""`` for an empty one; it may be
+    cut short (a store sends the first few hundred characters only).
+    """
+
+    path: str
+    size: int
+    modified_at: str | None
+    first_line: str | None
+
+
+@dataclass(slots=True)
+class RecentResult:
+    """The files most recently changed below a directory, newest first, and how many exist.
+
+    ``total`` counts every file below ``path``, except that a store may stop counting
+    at a cap: ``total_capped`` then says there are at least ``total``.
+    """
+
+    path: str
+    files: list[RecentFile] = field(default_factory=list)
+    total: int = 0
+    total_capped: bool = False
+    error: str | None = None
+
+
+@runtime_checkable
+class SupportsRecentFiles(Protocol):
+    """A file repository that answers the memory map without reading the whole memory.
+
+    Async twins: ``afile_recent``, ``afile_changes``.
+    """
+
+    def file_recent(self, namespace: Namespace, dir_key: str, limit: int) -> RecentResult:
+        """The ``limit`` files below ``dir_key`` changed last (keys as paths), and a count.
+
+        One query: the newest entries of an index and a count that may stop at a cap.
+        """
+        ...
+
+    def file_changes(self, namespace: Namespace) -> Any:
+        """A hashable token that differs after any write or delete in ``namespace``.
+
+        Equal tokens mean the map built from ``file_recent`` is still current (for a
+        repository with an expiry, also that no file can have expired meanwhile).
+        """
+        ...
+
+
 @runtime_checkable
 class SupportsInPlaceWrites(Protocol):
     """A file repository that writes and edits in one statement (one round trip).

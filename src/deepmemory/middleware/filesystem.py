@@ -40,7 +40,7 @@ from deepmemory.backends.protocol import (
     WriteResult,
 )
 from deepmemory.backends.state import StateBackend, merge_files
-from deepmemory.middleware.memory_map import abuild_map, build_map, memory_roots
+from deepmemory.middleware.memory_map import MapCache, abuild_map, build_map, memory_roots
 
 logger = logging.getLogger("deepmemory")
 
@@ -283,6 +283,7 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         self.system_prompt = system_prompt
         self.memory_map = memory_map
         self.memory_map_tokens = memory_map_tokens
+        self.map_cache = MapCache()
         self.tools: list[BaseTool] = build_file_tools(self.backend)
 
     def _plan(self, runtime: Any) -> tuple[str, Any, list[str]]:
@@ -310,7 +311,7 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         text, backend, roots = self._plan(request.runtime)
         if roots:
             try:
-                text += "\n\n" + build_map(backend, roots, self.memory_map_tokens)
+                text += "\n\n" + build_map(backend, roots, self.memory_map_tokens, self.map_cache)
             except Exception:  # the map is a convenience: never fail a model call for it
                 logger.warning("deepmemory: could not build the memory map", exc_info=True)
                 text += "\n\n" + MAP_UNAVAILABLE
@@ -320,7 +321,9 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         text, backend, roots = self._plan(request.runtime)
         if roots:
             try:
-                text += "\n\n" + await abuild_map(backend, roots, self.memory_map_tokens)
+                text += "\n\n" + await abuild_map(
+                    backend, roots, self.memory_map_tokens, self.map_cache
+                )
             except Exception:
                 logger.warning("deepmemory: could not build the memory map", exc_info=True)
                 text += "\n\n" + MAP_UNAVAILABLE

@@ -9,7 +9,9 @@ delete of a file records its revision in the same statement or transaction
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Self, TypeVar, cast
 
@@ -24,12 +26,14 @@ from deepmemory.backends.protocol import (
     GrepMatch,
     LineWindow,
     Namespace,
+    RecentResult,
     Revision,
     RevisionOp,
     StoredFile,
     reads_count,
 )
 from deepmemory.history import HistoryMixin
+from deepmemory.stores._edits import EditGroups
 from deepmemory.stores._expiry import (
     discard_files,
     file_space,
@@ -39,6 +43,7 @@ from deepmemory.stores._expiry import (
     touching,
 )
 from deepmemory.stores._lines import select_lines
+from deepmemory.stores._recent import changes, recent_files
 from deepmemory.stores._revisions import (
     Retention,
     prune,
@@ -47,14 +52,13 @@ from deepmemory.stores._revisions import (
     select_history,
     select_revision,
 )
+from deepmemory.stores._search import glob_files, grep_files
 from deepmemory.stores._sql import (
     Dialect,
     Step,
     delete_tree,
     edit_file_in_place,
     find_dir,
-    glob_files,
-    grep_files,
     list_dir,
     plan_op,
     select_file,
@@ -63,6 +67,9 @@ from deepmemory.stores._sql import (
 )
 
 T = TypeVar("T")
+
+# Newest versions in a change token: as many as the memory map shows files.
+MAP_TOKEN_VERSIONS = 40
 
 
 class SQLStore(HistoryMixin, BaseStore):
@@ -218,6 +225,41 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``file_read_lines``."""
         step = select_lines(self.dialect, namespace, key, offset, limit, self._fresh())
         return await self._aread(step, namespace, key)
+
+    # -- the memory map (SupportsRecentFiles) -------------------------------------------
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What names this store's database: equal for two store objects on the same one."""
+        raise NotImplementedError
+
+    def file_recent(self, namespace: Namespace, dir_key: str, limit: int) -> RecentResult:
+        """The ``limit`` files below ``dir_key`` changed last, and a count (see ``_recent``)."""
+        return self._one(recent_files(self.dialect, namespace, dir_key, limit, self._fresh()))
+
+    async def afile_recent(self, namespace: Namespace, dir_key: str, limit: int) -> RecentResult:
+        """Async ``file_recent``."""
+        step = recent_files(self.dialect, namespace, dir_key, limit, self._fresh())
+        return await self._aone(step)
+
+    def _token(self, namespace: Namespace, found: tuple[Any, ...]) -> tuple[Any, ...]:
+        # With an expiry, files expire as time passes: the token also moves on every
+        # ``refresh_every`` (the same slack a recorded read has).
+        expiry = self.expiry
+        tick = None
+        if expiry is not None and expiry.ttl is not None:
+            tick = int(clock.now().timestamp() // expiry.refresh_every.total_seconds())
+        return (self.identity, namespace, tick, found)
+
+    def file_changes(self, namespace: Namespace) -> tuple[Any, ...]:
+        """A token that differs after any write or delete in ``namespace`` (see ``_recent``)."""
+        found = self._one(changes(self.dialect, namespace, MAP_TOKEN_VERSIONS))
+        return self._token(namespace, found)
+
+    async def afile_changes(self, namespace: Namespace) -> tuple[Any, ...]:
+        """Async ``file_changes``."""
+        found = await self._aone(changes(self.dialect, namespace, MAP_TOKEN_VERSIONS))
+        return self._token(namespace, found)
 
     def file_space(self, namespace: Namespace, keys: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Bytes held by the namespace's (visible) files, and the sizes of ``keys`` present."""
@@ -400,9 +442,18 @@ class SQLStore(HistoryMixin, BaseStore):
         author: Author | None = None,
         op: RevisionOp = "edit",
     ) -> int | None:
-        """Async ``file_edit``."""
+        """Async ``file_edit``; concurrent edits of one file share a write (``_edits``)."""
         edit = (old_string, new_string, modified_at)
-        return await self._aone(self._edit(namespace, key, edit, author, op))
+        return await self._edit_groups().edit(self, namespace, key, edit, author, op)
+
+    def _edit_groups(self) -> EditGroups:
+        origin = self._origin or self
+        groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EditGroups]
+        groups = origin.__dict__.setdefault("_edit_groups_by_loop", weakref.WeakKeyDictionary())
+        loop = asyncio.get_running_loop()
+        if (found := groups.get(loop)) is None:
+            found = groups[loop] = EditGroups()
+        return found
 
     def file_put_many(
         self,

@@ -40,10 +40,8 @@ from langgraph.store.base import (
 )
 
 from deepmemory import clock
-from deepmemory.backends import _scan
 from deepmemory.backends._text import file_from_value, stored_size
-from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
-from deepmemory.stores.migrations import NAME_SQL
+from deepmemory.backends.protocol import FileInfo, Namespace, StoredFile
 
 Dialect = Literal["sqlite", "postgres"]
 Row = Sequence[Any]
@@ -171,7 +169,7 @@ def regex_literal_prefix(regex: str) -> str:
     return "".join(out)
 
 
-def _window(dir_key: str, regex: str | None, rel_prefix: str) -> dict[str, Any] | None:
+def window(dir_key: str, regex: str | None, rel_prefix: str) -> dict[str, Any] | None:
     """Key range to scan for paths below ``dir_key`` matching ``regex``; None: no match."""
     lo = dir_prefix(dir_key)
     start = lo
@@ -182,9 +180,6 @@ def _window(dir_key: str, regex: str | None, rel_prefix: str) -> dict[str, Any] 
         elif not rel_prefix.startswith(literal):
             return None
     return {"lo": lo, "first": start, "past": prefix_end(start), "start": len(lo) + 1}
-
-
-_RANGE = "key > :lo AND key >= :first AND key < :past"
 
 
 def last_used(dialect: Dialect, table: str = "deepmemory_items") -> str:
@@ -207,13 +202,6 @@ def _fresh(
     params["fresh"] = fresh
     bound = ":fresh" if dialect == "sqlite" else "CAST(:fresh AS timestamptz)"
     return f" AND {last_used(dialect, table)} >= {bound}"
-
-
-def _regex_filter(dialect: Dialect, regex: str) -> tuple[str, str]:
-    """SQL testing ``rel_prefix + relative key`` against a full-match ``regex``."""
-    if dialect == "sqlite":  # regexp(): _match.fullmatch (linear time), registered per connection
-        return "regexp(:pattern, :rel_prefix || substr(key, :start))", regex
-    return "(CAST(:rel_prefix AS text) || substr(key, :start)) ~ :pattern", f"^(?:{regex})$"
 
 
 def _write_params(namespace: Namespace, key: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -594,115 +582,6 @@ def find_dir(
         f"WHERE namespace = :ns AND key > :lo AND key < :hi{_fresh(dialect, fresh, params)})"
     )
     return _step(dialect, sql, params, lambda rows: bool(rows[0][0]))
-
-
-def glob_files(
-    dialect: Dialect,
-    namespace: Namespace,
-    dir_key: str,
-    regex: str,
-    rel_prefix: str,
-    fresh: str | None = None,
-) -> Step[list[FileInfo]] | None:
-    """Files below ``dir_key`` whose relative path fully matches ``regex``; None: none can."""
-    window = _window(dir_key, regex, rel_prefix)
-    if window is None:
-        return None
-    test, pattern = _regex_filter(dialect, regex)
-    params = {"ns": encode_namespace(namespace), "rel_prefix": rel_prefix, "pattern": pattern}
-    name = _name_prefix(regex)
-    table = "deepmemory_items"
-    if name and window["first"] == window["lo"]:
-        # "**/milestone-*.md": the name index finds the candidates, wherever they are.
-        params |= {"name_first": name, "name_past": prefix_end(name)}
-        column = "name"
-        if dialect == "sqlite":  # the expression index; without statistics SQLite
-            column = f"({NAME_SQL})"  # would otherwise pick the key index
-            table += " INDEXED BY deepmemory_items_name"
-        where = (
-            f"namespace = :ns AND {column} >= :name_first AND {column} < :name_past AND {_RANGE}"
-        )
-    else:
-        where = f"namespace = :ns AND {_RANGE}"
-    where += _fresh(dialect, fresh, params)
-    sql = f"SELECT key, size, modified_at FROM {table} WHERE {where} AND {test} ORDER BY key"
-    return _step(
-        dialect,
-        sql,
-        params | window,
-        lambda rows: [FileInfo(r[0], False, *r[1:]) for r in rows],
-        custom_plan=True,
-    )
-
-
-_ANY_DIRS = "(?:.*/)?"
-
-
-def _name_prefix(regex: str) -> str:
-    r"""The literal start of the file *name* for a regex "any directories, then one name".
-
-    ``(?:.*/)?milestone\\-[^/]*\\.md`` -> ``milestone-``; '' when the regex is not of
-    that shape (its name part could contain '/'), or the name has no literal start.
-    """
-    if not regex.startswith(_ANY_DIRS):
-        return ""
-    rest = regex[len(_ANY_DIRS) :]
-    if "/" in rest.replace("[^/", "") or ".*" in rest or "(?:" in rest:
-        return ""
-    return regex_literal_prefix(rest)
-
-
-def grep_files(
-    dialect: Dialect,
-    namespace: Namespace,
-    dir_key: str,
-    literal: str,
-    glob_regex: str | None,
-    rel_prefix: str,
-    fresh: str | None = None,
-) -> Step[list[GrepMatch]] | None:
-    """Matching lines of text files below ``dir_key``, found through the grep index.
-
-    SQLite: FTS5 trigram ``MATCH`` narrows to files containing the literal (``instr``
-    alone when it is under 3 characters); lines are split in Python as ``split_lines``
-    does. PostgreSQL: ``LIKE`` over the ``pg_trgm`` index, lines split in SQL.
-    """
-    window = _window(dir_key, glob_regex, rel_prefix)
-    if window is None:
-        return None
-    params = {"ns": encode_namespace(namespace), "literal": literal, "rel_prefix": rel_prefix}
-    table = "i" if dialect == "sqlite" else "deepmemory_items"  # SQLite aliases it below
-    where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, table)}"]
-    if glob_regex is not None:
-        test, params["pattern"] = _regex_filter(dialect, glob_regex)
-        where.append(test)
-    if dialect == "sqlite":
-        where.append("instr(i.grep_text, :literal) > 0")
-        source = "deepmemory_items AS i"
-        if len(literal) >= 3:
-            # CROSS JOIN makes SQLite start from the index's matches, then fetch by rowid.
-            params["fts"] = '"' + literal.replace('"', '""') + '"'
-            source = f"deepmemory_items_fts AS f CROSS JOIN {source} ON i.id = f.rowid"
-            where.append("deepmemory_items_fts MATCH :fts")
-        sql = f"SELECT key, i.grep_text FROM {source} WHERE {' AND '.join(where)} ORDER BY key"
-
-        def finish(rows: list[Row]) -> list[GrepMatch]:
-            files = [(r[0], StoredFile(str(r[1]))) for r in rows]
-            return _scan.grep(files, dir_key, literal, None, rel_prefix)
-
-        return _step(dialect, sql, params | window, finish, custom_plan=True)
-    text = FILE_TEXT[dialect]  # the indexed expression
-    params["like"] = "%" + re.sub(r"([\\%_])", r"\\\1", literal) + "%"
-    where += ["encoding = 'utf-8'", f"{text} LIKE :like ESCAPE '\\'", "strpos(line, :literal) > 0"]
-    sql = (
-        "SELECT key, n, line FROM deepmemory_items CROSS JOIN LATERAL ("
-        "SELECT n, CASE WHEN right(raw, 1) = chr(13) THEN left(raw, -1) ELSE raw END AS line "
-        f"FROM unnest(string_to_array({text}, chr(10))) WITH ORDINALITY AS u(raw, n)) AS lines "
-        f"WHERE {' AND '.join(where)} ORDER BY key, n"
-    )
-    return _step(
-        dialect, sql, params | window, lambda rows: [GrepMatch(*r) for r in rows], custom_plan=True
-    )
 
 
 def delete_tree(

@@ -30,6 +30,12 @@ What the schema holds (both engines):
   the last number given to each file. Every file existing when m003 runs gets its
   content as revision 1 (op ``write``, at its last update, author unknown), so the
   first change after the upgrade can be undone too.
+* change tracking (m006, see ``_recent``): an index on ``(namespace, version)`` and
+  ``deepmemory_deletions``, the number of files ever deleted from each namespace.
+* the name-length index (m007): ``(namespace, length(name), name)``, for globs whose
+  file name has a fixed length (``**/f1?.md`` reads only six-character names from f1).
+* grep after writes (m008, PostgreSQL): the trigram index keeps a small pending list
+  and the table has planner statistics from the start (see ``PostgresStore``).
 """
 
 from __future__ import annotations
@@ -239,6 +245,68 @@ MIGRATIONS: list[Migration] = [
             "RETURN NULL; END $$",
             "CREATE TRIGGER deepmemory_reads_forget AFTER DELETE ON deepmemory_items "
             "FOR EACH ROW EXECUTE FUNCTION deepmemory_reads_forget()",
+        ),
+    ),
+    Migration(
+        "m006_changes",
+        # What changed since the memory map was last built, and the files it shows,
+        # without reading the namespace (``_recent``). Every write takes a new version
+        # from the database's counter, so the newest version of a namespace (an index
+        # seek on (namespace, version)) moves on every write; deletes are counted per
+        # namespace in deepmemory_deletions (a trigger: every way of deleting counts).
+        # The same index lists the most recently changed files first.
+        sqlite=(
+            "CREATE INDEX deepmemory_items_version ON deepmemory_items (namespace, version)",
+            "CREATE TABLE deepmemory_deletions (namespace TEXT PRIMARY KEY, "
+            "deletes INTEGER NOT NULL) WITHOUT ROWID",
+            "CREATE TRIGGER deepmemory_deletions_count AFTER DELETE ON deepmemory_items BEGIN "
+            "INSERT INTO deepmemory_deletions (namespace, deletes) VALUES (old.namespace, 1) "
+            "ON CONFLICT (namespace) DO UPDATE SET deletes = deletes + 1; END",
+        ),
+        postgres=(
+            "CREATE INDEX deepmemory_items_version ON deepmemory_items (namespace, version)",
+            'CREATE TABLE deepmemory_deletions (namespace text COLLATE "C" PRIMARY KEY, '
+            "deletes bigint NOT NULL)",
+            # Once per statement (a recursive delete is one row update per namespace),
+            # and only deletes touch this table: writers never wait on it.
+            "CREATE FUNCTION deepmemory_deletions_count() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO deepmemory_deletions (namespace, deletes) "
+            "SELECT namespace, count(*) FROM gone GROUP BY namespace ORDER BY namespace "
+            "ON CONFLICT (namespace) DO UPDATE "
+            "SET deletes = deepmemory_deletions.deletes + excluded.deletes; "
+            "RETURN NULL; END $$",
+            "CREATE TRIGGER deepmemory_deletions_count AFTER DELETE ON deepmemory_items "
+            "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+            "EXECUTE FUNCTION deepmemory_deletions_count()",
+        ),
+    ),
+    Migration(
+        "m007_name_length",
+        # Names by length, then text: a glob whose name part has a fixed length and a
+        # literal start ("**/f1?.md") seeks straight to the six-character names from
+        # "f1", where the name index alone also reads every longer name from "f1".
+        sqlite=(
+            "CREATE INDEX deepmemory_items_name_length ON deepmemory_items "
+            f"(namespace, length({NAME_SQL}), ({NAME_SQL}))",
+        ),
+        postgres=(
+            "CREATE INDEX deepmemory_items_name_length ON deepmemory_items "
+            "(namespace, length(name), name)",
+        ),
+    ),
+    Migration(
+        "m008_grep_after_writes",
+        # PostgreSQL only. New entries of a GIN index wait in a pending list (4 MB by
+        # default) that every search reads in full until a vacuum merges it: 256 kB
+        # keeps that read short at a small cost to bulk loads. And a table without
+        # statistics (never analyzed: autovacuum off, or not yet run) gets plans that
+        # ignore the trigram index, so the table is analyzed here and after large
+        # batches (``PostgresStore``).
+        sqlite=(),
+        postgres=(
+            "ALTER INDEX deepmemory_items_grep SET (gin_pending_list_limit = 256)",
+            "SELECT gin_clean_pending_list('deepmemory_items_grep'::regclass)",
+            "ANALYZE deepmemory_items",
         ),
     ),
 ]

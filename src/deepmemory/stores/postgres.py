@@ -25,6 +25,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -44,6 +45,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
+from deepmemory.stores._coalesce import Coalescer, run_one
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
@@ -101,9 +103,15 @@ class PostgresStore(SQLStore):
         # One async pool per event loop; pools of closed loops are discarded on next use.
         self._apools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool[Any]]] = {}
         self._saver: PostgresCheckpointer | None = None
+        self._coalescers: dict[asyncio.AbstractEventLoop, Coalescer] = {}
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r})"  # Never the URL: it may hold a password.
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The server, database and schema naming this store's data."""
+        return ("postgres", self.connection_string, self.schema)
 
     # -- connections ------------------------------------------------------------------
 
@@ -189,12 +197,25 @@ class PostgresStore(SQLStore):
                 return [_run(conn, step) for step in steps]
 
     async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        if len(steps) == 1:  # with whatever else this loop is running (``_coalesce``)
+            return [await self._coalescer().run(steps[0])]
+        async with self._aconnection() as conn, conn.transaction():
+            return [await run_one(conn, step) for step in steps]
+
+    @contextlib.asynccontextmanager
+    async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         pool = await self._async_pool()
         async with pool.connection() as conn:
-            if len(steps) == 1:
-                return [await _arun(conn, steps[0])]
-            async with conn.transaction():
-                return [await _arun(conn, step) for step in steps]
+            yield conn
+
+    def _coalescer(self) -> Coalescer:
+        loop = asyncio.get_running_loop()
+        coalescer = self._coalescers.get(loop)
+        if coalescer is None:
+            for old in [old for old in self._coalescers if old.is_closed()]:
+                self._coalescers.pop(old, None)
+            coalescer = self._coalescers[loop] = Coalescer(self._aconnection, self.max_connections)
+        return coalescer
 
     # -- checkpointer and lifetime ----------------------------------------------------
 
@@ -287,12 +308,6 @@ def _run(conn: psycopg.Connection[Any], step: Step[Any]) -> Any:
     sql, params = step.query
     cur = conn.execute(sql, params, prepare=False if step.custom_plan else None)
     return step.finish(cur.fetchall() if cur.description is not None else [])
-
-
-async def _arun(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> Any:
-    sql, params = step.query
-    cur = await conn.execute(sql, params, prepare=False if step.custom_plan else None)
-    return step.finish(await cur.fetchall() if cur.description is not None else [])
 
 
 class PostgresCheckpointer(PostgresSaver):

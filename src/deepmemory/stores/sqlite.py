@@ -122,6 +122,11 @@ class SQLiteStore(SQLStore):
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The database file (resolved), naming this store's data."""
+        return ("sqlite", str(self.path.resolve()))
+
     def _connect(self, *, for_checkpoints: bool = False) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = None
         try:

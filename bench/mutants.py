@@ -1,0 +1,137 @@
+"""Mutation check: put each critical bug into a copy of the code and see which test catches it.
+
+Every entry of ``MUTANTS`` names a source file, a text in it, what replaces that text
+(the bug), and the tests expected to catch it. The script copies ``src`` and ``tests``
+to a scratch folder, applies one mutation at a time, runs those tests there and
+reports the first failing test, or ``SURVIVED``. Every mutation must be caught:
+the exit status is 1 if one survives (or no longer applies because the code moved).
+
+    python bench/mutants.py                  # every mutation
+    python bench/mutants.py -k map           # the ones whose name contains "map"
+
+PostgreSQL mutations need ``DEEPMEMORY_TEST_POSTGRES_URL`` (CI sets it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One deliberate bug: ``old`` replaced by ``new`` in ``path``, caught by ``tests``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS: list[Mutant] = [
+    Mutant(
+        "map: deletions are not counted (SQLite)",
+        "src/deepmemory/stores/migrations.py",
+        "ON CONFLICT (namespace) DO UPDATE SET deletes = deletes + 1; END",
+        "ON CONFLICT (namespace) DO UPDATE SET deletes = deletes; END",
+        ("tests/stores/test_memory_map_cost.py::test_the_map_is_reused_until_memory_changes",),
+    ),
+    Mutant(
+        "map: deletions are not counted (PostgreSQL)",
+        "src/deepmemory/stores/migrations.py",
+        "SET deletes = deepmemory_deletions.deletes + excluded.deletes; ",
+        "SET deletes = deepmemory_deletions.deletes; ",
+        ("tests/stores/test_memory_map_cost.py::test_the_map_is_reused_until_memory_changes",),
+    ),
+    Mutant(
+        "map: the change token looks at the oldest versions",
+        "src/deepmemory/stores/_recent.py",
+        "WHERE namespace = :ns ORDER BY version DESC LIMIT :limit) AS v",
+        "WHERE namespace = :ns ORDER BY version ASC LIMIT :limit) AS v",
+        ("tests/stores/test_memory_map_cost.py",),
+    ),
+    Mutant(
+        "map: the change token of one tenant moves with another's writes",
+        "src/deepmemory/stores/_recent.py",
+        "WHERE namespace = :ns ORDER BY version DESC LIMIT :limit) AS v",
+        "ORDER BY version DESC LIMIT :limit) AS v",
+        ("tests/stores/test_memory_map_cost.py",),
+    ),
+    Mutant(
+        "map: rebuilt on every model call",
+        "src/deepmemory/middleware/memory_map.py",
+        "    cached = cache.get(key)\n    if cached is not None:\n        return cached\n"
+        "    with uncounted_reads():  # the map",
+        "    cached = None\n    with uncounted_reads():  # the map",
+        ("tests/stores/test_memory_map_cost.py",),
+    ),
+]
+
+
+def _copy(to: Path) -> None:
+    for part in ("src", "tests", "pyproject.toml"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, to / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, to / part)
+
+
+def _first_failure(output: str) -> str | None:
+    found = re.search(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def run(mutant: Mutant) -> tuple[bool, str]:
+    """Apply ``mutant`` in a scratch copy and run its tests: (caught, what caught it)."""
+    with tempfile.TemporaryDirectory(prefix="deepmemory-mutant-") as scratch:
+        work = Path(scratch)
+        _copy(work)
+        target = work / mutant.path
+        text = target.read_text()
+        if text.count(mutant.old) != 1:
+            return False, f"does not apply: the text occurs {text.count(mutant.old)} times"
+        target.write_text(text.replace(mutant.old, mutant.new))
+        env = {**os.environ, "PYTHONPATH": str(work / "src"), "CI": os.environ.get("CI", "")}
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0:
+            return False, "SURVIVED"
+        failure = _first_failure(done.stdout)
+        if failure is None:
+            return False, f"tests did not run (exit {done.returncode}): {done.stdout[-500:]}"
+        return True, failure
+
+
+def main() -> int:
+    """Run the mutations chosen on the command line; 1 if any is not caught."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only mutations whose name contains this")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if args.k.lower() in m.name.lower()]
+    missed = 0
+    for mutant in chosen:
+        caught, what = run(mutant)
+        missed += not caught
+        print(f"{'caught' if caught else 'MISSED'}  {mutant.name}: {what}", flush=True)
+    print(f"{len(chosen) - missed} of {len(chosen)} mutations caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
