@@ -1,10 +1,11 @@
 """Concurrent async calls on one event loop, run together on PostgreSQL.
 
 Each async call that is one statement (a file read, an in-place edit, a LangGraph
-``aget`` or ``aput``) joins its loop's queue. Up to ``max_connections`` runners each
-take a pooled connection and run what is queued, ``BATCH`` calls at a time, in one
+``aget`` or ``aput``; searches run on their own) joins its loop's queue. A runner
+takes a pooled connection and runs what is queued, ``BATCH`` calls at a time, in one
 round trip: reads pipelined (identical ones run once), writes pipelined inside one
-transaction, in key order (so two runners lock rows in the same order).
+transaction, in key order (so two runners lock rows in the same order). More runners
+start, up to ``max_connections``, while more than a batch per runner is waiting.
 
 What a caller sees does not change:
 
@@ -37,40 +38,50 @@ from deepmemory.stores._sql import Row, Step
 # Calls a runner takes at once: large enough to amortise a round trip, small enough
 # that one slow batch does not hold many callers.
 BATCH = 128
+# Writes per transaction before a batch's writes spread over more connections (the
+# server writes different files in parallel; each write rewrites a file's indexes).
+WRITE_CHUNK = 32
 
 Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 
 
 @dataclass(slots=True)
 class _Job:
+    """One statement to run, and every call waiting for its rows."""
+
     step: Step[Any]
-    future: asyncio.Future[Any]
+    callers: list[tuple[Step[Any], asyncio.Future[Any]]]
+    same: Any = None  # the key of a read merged with identical ones (``_same``)
 
 
 def _deliver(job: _Job, rows: list[Row]) -> None:
-    if job.future.done():  # the caller was cancelled
-        return
-    try:
-        job.future.set_result(job.step.finish(rows))
-    except Exception as exc:  # a finish that rejects its rows fails only its own call
-        job.future.set_exception(exc)
+    for step, future in job.callers:
+        if future.done():  # the caller was cancelled
+            continue
+        try:
+            future.set_result(step.finish(rows))
+        except Exception as exc:  # a finish that rejects its rows fails only its own call
+            future.set_exception(exc)
 
 
 def _fail(job: _Job, exc: BaseException) -> None:
-    if not job.future.done():
-        if isinstance(exc, asyncio.CancelledError):
-            job.future.cancel()
-        else:
-            job.future.set_exception(exc)
+    for _, future in job.callers:
+        if not future.done():
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
 
 
 def _same(step: Step[Any]) -> Any:
     """What makes two reads the same query, whose rows each call finishes its own way."""
     sql, params = step.query
     try:
-        return hash((sql, *sorted(params.items()))) and (sql, *sorted(params.items()))
+        key = (sql, *sorted(params.items()))
+        hash(key)
     except TypeError:  # an unhashable or unorderable parameter: never merged
         return None
+    return key
 
 
 def _lock_order(job: _Job) -> tuple[str, str]:
@@ -78,11 +89,15 @@ def _lock_order(job: _Job) -> tuple[str, str]:
     return str(params.get("ns", "")), str(params.get("key", ""))
 
 
-async def run_one(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> Any:
-    """One statement, its own transaction (autocommit): the step's result."""
+async def _rows(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> list[Row]:
     sql, params = step.query
     cur = await conn.execute(sql, params, prepare=False if step.custom_plan else None)
-    return step.finish(await cur.fetchall() if cur.description is not None else [])
+    return await cur.fetchall() if cur.description is not None else []
+
+
+async def run_one(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> Any:
+    """One statement, its own transaction (autocommit): the step's result."""
+    return step.finish(await _rows(conn, step))
 
 
 async def _pipelined(
@@ -106,12 +121,11 @@ async def _nothing() -> AsyncIterator[None]:
 
 async def _alone(conn: psycopg.AsyncConnection[Any], job: _Job) -> None:
     try:
-        result = await run_one(conn, job.step)
+        rows = await _rows(conn, job.step)
     except Exception as exc:
         _fail(job, exc)
     else:
-        if not job.future.done():
-            job.future.set_result(result)
+        _deliver(job, rows)
 
 
 async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes: bool) -> None:
@@ -119,22 +133,16 @@ async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes
         await _alone(conn, jobs[0])
         return
     if writes:
-        groups = [[job] for job in sorted(jobs, key=_lock_order)]
-    else:
-        merged: dict[Any, list[_Job]] = {}
-        for n, job in enumerate(jobs):
-            merged.setdefault(_same(job.step) or ("unmerged", n), []).append(job)
-        groups = list(merged.values())
+        jobs = sorted(jobs, key=_lock_order)
     try:
-        results = await _pipelined(conn, [group[0].step for group in groups], writes)
+        results = await _pipelined(conn, [job.step for job in jobs], writes)
     except psycopg.Error:
         # Rolled back: each statement again on its own, for its own result or error.
         for job in jobs:
             await _alone(conn, job)
         return
-    for group, rows in zip(groups, results, strict=True):
-        for job in group:
-            _deliver(job, rows)
+    for job, rows in zip(jobs, results, strict=True):
+        _deliver(job, rows)
 
 
 class Coalescer:
@@ -145,29 +153,79 @@ class Coalescer:
         self._max_runners = runners
         self._runners = 0
         self._queue: deque[_Job] = deque()
+        # Reads waiting to be sent, by query: an identical read joins them. Never one
+        # already sent: a call must see every write that finished before it began.
+        self._queued_reads: dict[Any, _Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # strong references while running
 
     async def run(self, step: Step[Any]) -> Any:
         """Run ``step`` with whatever else is queued; its result as if run alone."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(step, future))
-        self._start()
+        same = None if step.write else _same(step)
+        queued = None if same is None else self._queued_reads.get(same)
+        if queued is not None:
+            queued.callers.append((step, future))
+        else:
+            job = _Job(step, [(step, future)], same)
+            self._queue.append(job)
+            if same is not None:
+                self._queued_reads[same] = job
+            self._start()
         return await future
 
     def _start(self) -> None:
-        if self._queue and self._runners < self._max_runners:
+        # A runner more only for work the running ones cannot take in their next batch:
+        # light load stays on one connection (and leaves none half-opened behind).
+        waiting = len(self._queue)
+        if waiting > BATCH * self._runners and self._runners < self._max_runners:
             self._runners += 1
             task = asyncio.get_running_loop().create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     def _take(self) -> list[_Job]:
-        return [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+        jobs = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+        for job in jobs:
+            if job.same is not None:
+                del self._queued_reads[job.same]
+        return jobs
+
+    async def _write(self, conn: psycopg.AsyncConnection[Any], jobs: list[_Job]) -> None:
+        """Writes of different files in parallel transactions, ``WRITE_CHUNK`` or more each.
+
+        A file's writes stay in one chunk, so chunks never wait for each other's locks.
+        """
+        jobs = sorted(jobs, key=_lock_order)
+        chunks: list[list[_Job]] = [[]]
+        for job in jobs:
+            last = chunks[-1]
+            if (
+                len(last) >= WRITE_CHUNK
+                and _lock_order(last[-1]) != _lock_order(job)
+                and len(chunks) < self._max_runners
+            ):
+                chunks.append([])
+            chunks[-1].append(job)
+
+        async def elsewhere(chunk: list[_Job]) -> None:
+            try:
+                async with self._connect() as other:
+                    await _together(other, chunk, writes=True)
+            except Exception as exc:  # no connection: as if each had run alone
+                for job in chunk:
+                    _fail(job, exc)
+
+        await asyncio.gather(
+            _together(conn, chunks[0], writes=True), *(elsewhere(c) for c in chunks[1:])
+        )
 
     async def _drain(self) -> None:
         jobs: list[_Job] = []
         again = True
         try:
+            # One more step of the loop: calls that their callers start together (an
+            # edit group's read, see ``_edits``) join the first batch.
+            await asyncio.sleep(0)
             async with self._connect() as conn:
                 while self._queue:
                     jobs = self._take()
@@ -176,7 +234,7 @@ class Coalescer:
                     if reads:
                         await _together(conn, reads, writes=False)
                     if writes:
-                        await _together(conn, writes, writes=True)
+                        await self._write(conn, writes)
                     jobs = []
         except BaseException as exc:
             # No connection (pool timeout, closed store) or cancelled: the calls this

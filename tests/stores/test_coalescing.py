@@ -1,0 +1,199 @@
+"""Concurrent async calls run together, and nothing a caller was told is lost or shared."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+
+import pytest
+
+from deepmemory.backends import StoreBackend
+from deepmemory.stores import PostgresStore, SQLiteStore
+from deepmemory.stores._base import SQLStore
+from deepmemory.stores._edits import apply_edits
+
+NS = ("coalesce",)
+FILES = 6
+SLOTS = 40
+
+
+def _checklist(k: int) -> str:
+    return f"# list {k}\n" + "".join(f"slot-{s:03d}: todo\n" for s in range(SLOTS))
+
+
+def _twin(store: SQLStore) -> SQLStore:
+    """A second store object on the same database: another worker, its own connections."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path)
+    assert isinstance(store, PostgresStore)
+    return PostgresStore(store.connection_string, schema=store.schema)
+
+
+def test_hundreds_of_concurrent_edits_and_reads_lose_nothing(store: SQLStore) -> None:
+    backend = StoreBackend(store=store, namespace=NS)
+    for k in range(FILES):
+        backend.write(f"/list{k}.md", _checklist(k))
+    rng = random.Random(7)
+    edits = [(k, s) for k in range(FILES) for s in range(SLOTS)]
+    plan = [("edit", k, s) for k, s in edits] + [("read", k % FILES, 0) for k in range(200)]
+    rng.shuffle(plan)
+
+    async def one(kind: str, k: int, slot: int) -> str | None:
+        if kind == "read":
+            result = await backend.aread(f"/list{k}.md")
+            assert result.lines[:1] == [f"# list {k}"], result
+            return result.error
+        old, new = f"slot-{slot:03d}: todo", f"slot-{slot:03d}: done"
+        return (await backend.aedit(f"/list{k}.md", old, new)).error
+
+    async def run() -> list[str | None]:
+        return await asyncio.gather(*(one(*task) for task in plan))
+
+    assert asyncio.run(run()) == [None] * len(plan)
+    for k in range(FILES):
+        content = "\n".join(backend.read(f"/list{k}.md", limit=1000).lines) + "\n"
+        assert "todo" not in content, content
+        assert content.count(": done") == SLOTS
+        # Every revision is a state that was committed: the last one is the file now.
+        history = store.history(NS, f"/list{k}.md")
+        newest = max(history, key=lambda r: r.number)
+        assert store.revision(NS, f"/list{k}.md", newest.number).content == content
+
+
+def test_edits_racing_another_worker_lose_nothing(store: SQLStore) -> None:
+    """Grouped edits on this loop and in-place edits of another store object, on the same files."""
+    backend = StoreBackend(store=store, namespace=NS)
+    for k in range(2):
+        backend.write(f"/list{k}.md", _checklist(k))
+    other = StoreBackend(store=_twin(store), namespace=NS)
+    theirs = [(k, s) for k in range(2) for s in range(SLOTS) if s % 2]
+    ours = [(k, s) for k in range(2) for s in range(SLOTS) if not s % 2]
+    start = threading.Event()
+    their_errors: list[str | None] = []
+
+    def worker() -> None:
+        start.wait()
+        for k, s in theirs:
+            edit = other.edit(f"/list{k}.md", f"slot-{s:03d}: todo", f"slot-{s:03d}: theirs")
+            their_errors.append(edit.error)
+
+    async def run() -> list[str | None]:
+        async def one(k: int, s: int) -> str | None:
+            await asyncio.sleep(random.random() / 50)
+            edit = await backend.aedit(f"/list{k}.md", f"slot-{s:03d}: todo", f"slot-{s:03d}: ours")
+            return edit.error
+
+        start.set()
+        return await asyncio.gather(*(one(k, s) for k, s in ours))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert asyncio.run(run()) == [None] * len(ours)
+    finally:
+        thread.join()
+        other_store = other.store
+        assert other_store is not None
+        other_store.close()
+    assert their_errors == [None] * len(theirs)
+    for k in range(2):
+        content = "\n".join(backend.read(f"/list{k}.md", limit=1000).lines) + "\n"
+        for s in range(SLOTS):
+            assert f"slot-{s:03d}: {'theirs' if s % 2 else 'ours'}" in content
+
+
+def test_concurrent_edits_of_one_string_let_exactly_one_win(store: SQLStore) -> None:
+    backend = StoreBackend(store=store, namespace=NS)
+    backend.write("/one.md", "status: open\nother: x\n")
+
+    async def run() -> list[str | None]:
+        return [
+            r.error
+            for r in await asyncio.gather(
+                backend.aedit("/one.md", "status: open", "status: closed"),
+                backend.aedit("/one.md", "status: open", "status: merged"),
+                backend.aedit("/one.md", "other: x", "other: y"),
+                backend.aedit("/one.md", "missing", "never"),
+            )
+        ]
+
+    errors = asyncio.run(run())
+    assert errors[0] is None and errors[1] is not None and "not found" in errors[1].lower()
+    assert errors[2] is None
+    assert errors[3] is not None and "missing" in errors[3]
+    assert "\n".join(backend.read("/one.md").lines) + "\n" == "status: closed\nother: y\n"
+
+
+def test_edits_apply_in_turn_only_where_the_string_occurs_once() -> None:
+    text, applied = apply_edits(
+        "a b a c\n", [("a", "x", "t1"), ("b", "a", "t2"), ("c", "b", "t3"), ("b", "d", "t4")]
+    )
+    assert applied == [False, True, True, True]
+    assert text == "a a a d\n"
+
+
+@pytest.mark.postgres
+def test_one_failing_statement_fails_only_its_own_call(make_store) -> None:
+    store = make_store("postgres")
+
+    async def run() -> list[object]:
+        return await asyncio.gather(
+            store.aput(NS, "good", {"v": 1}),
+            store.aput(NS, "bad", {"v": "\x00"}),  # jsonb cannot hold U+0000
+            store.aput(NS, "also-good", {"v": 2}),
+            *(store.aget(NS, "good") for _ in range(5)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(run())
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception) and "\\u0000" in str(results[1])
+    assert store.get(NS, "good").value == {"v": 1}
+    assert store.get(NS, "also-good").value == {"v": 2}
+    assert store.get(NS, "bad") is None
+
+
+def _reltuples(store: PostgresStore) -> float:
+    with store._sync_pool().connection() as conn:
+        row = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'deepmemory_items'::regclass"
+        ).fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_bulk_loads_leave_the_planner_statistics(pg_url, mode) -> None:
+    """Searches right after a load use their indexes (m008): large batches analyze the table."""
+    import uuid
+
+    from langgraph.store.base import PutOp
+
+    from tests.stores.conftest import drop_schema
+
+    schema = f"deepmemory_analyze_{uuid.uuid4().hex[:8]}"
+    store = PostgresStore(pg_url, schema=schema)
+
+    def load(start: int, count: int) -> None:
+        ops = [
+            PutOp(NS, f"/f{i}.md", {"content": f"note {i}\n"}) for i in range(start, start + count)
+        ]
+        if mode == "sync":
+            store.batch(ops)
+        else:
+            asyncio.run(store.abatch(ops))
+
+    try:
+        load(0, 10)
+        assert _reltuples(store) == 0  # analyzed empty by the migration
+        load(10, 900)
+        assert _reltuples(store) == 0  # too few rows yet to matter
+        load(910, 200)
+        assert _reltuples(store) == 1110
+        load(1110, 200)  # fewer than a tenth of the table: its statistics still hold
+        assert _reltuples(store) == 1110
+    finally:
+        store.close()
+        drop_schema(pg_url, schema)
