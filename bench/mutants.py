@@ -75,6 +75,48 @@ MUTANTS: list[Mutant] = [
         "    cached = None\n    with uncounted_reads():  # the map",
         ("tests/stores/test_memory_map_cost.py",),
     ),
+    Mutant(
+        "glob: a directory's glob reads every name of the memory",
+        "src/deepmemory/stores/_search.py",
+        'whole_memory = dir_key == "/" and keys["first"] == keys["lo"]',
+        'whole_memory = keys["first"] == keys["lo"]',
+        ("tests/stores/test_glob_plans.py",),
+    ),
+    Mutant(
+        "glob: the name-length index seeks the wrong length",
+        "src/deepmemory/stores/_search.py",
+        'params["name_length"] = length',
+        'params["name_length"] = length + 1',
+        ("tests/stores/test_glob_plans.py",),
+    ),
+    Mutant(
+        "edit groups: the shared write is blind (no compare-and-swap)",
+        "src/deepmemory/stores/_edits.py",
+        "expected_version=file.version",
+        "expected_version=None",
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "edit groups: an edit applies where its string occurs more than once",
+        "src/deepmemory/stores/_edits.py",
+        "once = text.count(old) == 1",
+        "once = text.count(old) >= 1",
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "bulk loads: no statistics after a sync load",
+        "src/deepmemory/stores/postgres.py",
+        '                conn.execute("ANALYZE deepmemory_items")',
+        "                pass",
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "bulk loads: no statistics after an async load",
+        "src/deepmemory/stores/postgres.py",
+        '                await conn.execute("ANALYZE deepmemory_items")',
+        "                pass",
+        ("tests/stores/test_coalescing.py",),
+    ),
 ]
 
 

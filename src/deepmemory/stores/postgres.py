@@ -217,6 +217,7 @@ class PostgresStore(SQLStore):
             self._written = max(0, self._written - written)
 
     async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
+        self._check_open()  # a runner may hold a connection past close()
         if len(steps) == 1 and not steps[0].custom_plan:
             # With whatever else this loop is running (``_coalesce``); a search, whose
             # time grows with the memory, runs on a connection of its own.
