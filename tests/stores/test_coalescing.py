@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from deepmemory.backends import StoreBackend
+from deepmemory.backends.protocol import StoredFile
 from deepmemory.stores import PostgresStore, SQLiteStore
 from deepmemory.stores._base import SQLStore
 from deepmemory.stores._edits import apply_edits
@@ -152,6 +153,27 @@ def test_one_failing_statement_fails_only_its_own_call(make_store) -> None:
     assert store.get(NS, "good").value == {"v": 1}
     assert store.get(NS, "also-good").value == {"v": 2}
     assert store.get(NS, "bad") is None
+
+
+@pytest.mark.postgres
+def test_a_read_its_caller_writes_after_is_answered_first(make_store) -> None:
+    """An edit group's read (``Step.first``) resumes its caller before the batch's other reads."""
+    store = make_store("postgres")
+    store.file_put(NS, "/a.md", StoredFile("a\n", "utf-8", "t", "t"), expected_version=None)
+    resumed: list[str] = []
+
+    async def read(name: str, first: bool) -> None:
+        file = await store.afile_get(NS, "/a.md", before_write=first)
+        assert file is not None and file.content == "a\n"
+        resumed.append(name)
+
+    async def run() -> None:
+        # The plain reads are queued first, the writer's read last: all in one batch.
+        await asyncio.gather(*(read(f"plain-{i}", False) for i in range(5)), read("writer", True))
+
+    asyncio.run(run())
+    assert resumed[0] == "writer", resumed
+    assert sorted(resumed[1:]) == [f"plain-{i}" for i in range(5)]
 
 
 def _reltuples(store: PostgresStore) -> float:

@@ -13,6 +13,7 @@ import asyncio
 import copy
 import weakref
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Self, TypeVar, cast
 
 from langgraph.store.base import BaseStore, Op, PutOp, Result
@@ -197,15 +198,17 @@ class SQLStore(HistoryMixin, BaseStore):
             self._one(touch[1])
         return result
 
-    async def _aread(self, read: Step[T], namespace: Namespace, key: str) -> T:
+    async def _aread(
+        self, read: Step[T], namespace: Namespace, key: str, *, first: bool = False
+    ) -> T:
         touch = self._touch(namespace, key)
-        if touch is None:
-            return await self._aone(read)
-        if self.dialect == "postgres":
-            return await self._aone(touching(read, touch[1]))
+        if touch is not None and self.dialect == "postgres":  # as ``_read``: one statement
+            read, touch = touching(read, touch[1]), None
+        if first:
+            read = replace(read, first=True)
         result = await self._aone(read)
-        if result is not None and await self._aone(touch[0]):
-            await self._aone(touch[1])
+        if touch is not None and result is not None and await self._aone(touch[0]):
+            await self._aone(touch[1])  # SQLite, only when stale (as ``_read``)
         return result
 
     def file_read_lines(
@@ -314,10 +317,12 @@ class SQLStore(HistoryMixin, BaseStore):
         """The file at ``key``, with its version, or ``None`` (a read: see ``_read``)."""
         return self._read(select_file(self.dialect, namespace, key, self._fresh()), namespace, key)
 
-    async def afile_get(self, namespace: Namespace, key: str) -> StoredFile | None:
-        """Async ``file_get``."""
+    async def afile_get(
+        self, namespace: Namespace, key: str, *, before_write: bool = False
+    ) -> StoredFile | None:
+        """Async ``file_get``; ``before_write``: the caller writes next (``Step.first``)."""
         step = select_file(self.dialect, namespace, key, self._fresh())
-        return await self._aread(step, namespace, key)
+        return await self._aread(step, namespace, key, first=before_write)
 
     def _put(
         self,

@@ -54,14 +54,36 @@ class _Job:
     same: Any = None  # the key of a read merged with identical ones (``_same``)
 
 
-def _deliver(job: _Job, rows: list[Row]) -> None:
+def _deliver(job: _Job, rows: list[Row], first: bool) -> int:
+    """The result of each caller whose ``step.first`` is ``first``; how many."""
+    count = 0
     for step, future in job.callers:
-        if future.done():  # the caller was cancelled
-            continue
+        if future.done() or step.first != first:
+            continue  # cancelled, or not in this pass
+        count += 1
         try:
             future.set_result(step.finish(rows))
         except Exception as exc:  # a finish that rejects its rows fails only its own call
             future.set_exception(exc)
+    return count
+
+
+def _deliver_all(done: Sequence[tuple[_Job, list[Row]]], first: bool) -> int:
+    return sum(_deliver(job, rows, first) for job, rows in done)
+
+
+async def _hand_out(done: Sequence[tuple[_Job, list[Row]]]) -> None:
+    """Results to their callers: first those who write next, then the others.
+
+    The first ones (``Step.first``, an edit group's read) send their writes to the
+    queue in one step of the loop; the others get theirs in the step after, while this
+    runner sends those writes (results worked out and callers resumed meanwhile).
+    """
+    if _deliver_all(done, first=True):
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_soon(_deliver_all, done, False)
+    else:
+        _deliver_all(done, first=False)
 
 
 def _fail(job: _Job, exc: BaseException) -> None:
@@ -125,7 +147,7 @@ async def _alone(conn: psycopg.AsyncConnection[Any], job: _Job) -> None:
     except Exception as exc:
         _fail(job, exc)
     else:
-        _deliver(job, rows)
+        await _hand_out([(job, rows)])
 
 
 async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes: bool) -> None:
@@ -141,8 +163,7 @@ async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes
         for job in jobs:
             await _alone(conn, job)
         return
-    for job, rows in zip(jobs, results, strict=True):
-        _deliver(job, rows)
+    await _hand_out(list(zip(jobs, results, strict=True)))
 
 
 class Coalescer:
@@ -215,6 +236,9 @@ class Coalescer:
                 for job in chunk:
                     _fail(job, exc)
 
+        if len(chunks) == 1:  # in this task: the runner sees what its callers queue next
+            await _together(conn, chunks[0], writes=True)
+            return
         await asyncio.gather(
             _together(conn, chunks[0], writes=True), *(elsewhere(c) for c in chunks[1:])
         )
@@ -223,11 +247,12 @@ class Coalescer:
         jobs: list[_Job] = []
         again = True
         try:
-            # One more step of the loop: calls that their callers start together (an
-            # edit group's read, see ``_edits``) join the first batch.
+            # One more step of the loop first: calls their callers start together (an
+            # edit group's read, see ``_edits``) join the first batch. Never between
+            # batches: the loop's queue then holds every caller just answered.
             await asyncio.sleep(0)
             async with self._connect() as conn:
-                while self._queue:
+                while self._queue:  # (never waits holding a connection with nothing to do)
                     jobs = self._take()
                     reads = [job for job in jobs if not job.step.write]
                     writes = [job for job in jobs if job.step.write]

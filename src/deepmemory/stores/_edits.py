@@ -131,7 +131,7 @@ async def _apply(
         _settle(group, [version])
         return
     for _ in range(MAX_ATTEMPTS):
-        file: Any = await store.afile_get(namespace, key)
+        file: Any = await store.afile_get(namespace, key, before_write=True)
         if file is None or file.encoding != "utf-8" or file.version is None:
             break  # missing, binary or not versioned: every caller finds out why alone
         text, applied = apply_edits(file.content, edits)

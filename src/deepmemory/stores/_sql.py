@@ -95,6 +95,10 @@ class Step(Generic[T]):
     # searches, whose best index depends on the pattern (a generic plan of
     # `content LIKE $n` cannot use the trigram index). Writes keep their cached plans.
     custom_plan: bool = False
+    # A read its caller writes after (an edit group's, ``_edits``): where calls run
+    # together (``_coalesce``), its result is handed out before the others', so that
+    # write is on its way while they are handled.
+    first: bool = False
 
 
 @functools.lru_cache(maxsize=1024)
