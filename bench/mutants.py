@@ -124,6 +124,29 @@ MUTANTS: list[Mutant] = [
         "if future.done():",
         ("tests/stores/test_coalescing.py::test_a_read_its_caller_writes_after_is_answered_first",),
     ),
+    Mutant(
+        "coalescing: write chunks take connections other runners hold",
+        "src/deepmemory/stores/_coalesce.py",
+        "and len(chunks) < most",
+        "and len(chunks) < self._max_runners",
+        (
+            "tests/stores/test_coalescing.py::test_thousands_of_concurrent_store_calls_share_a_small_pool",
+        ),
+    ),
+    Mutant(
+        "filters: a dotted key is only a literal key",
+        "src/deepmemory/stores/_sql.py",
+        'return [key.split("."), [key]]',
+        "return [[key]]",
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "filters: any key is accepted",
+        "src/deepmemory/stores/_sql.py",
+        "if not isinstance(key, str) or not _FILTER_KEY.fullmatch(key):",
+        "if not isinstance(key, str):",
+        ("tests/stores/test_base_store.py",),
+    ),
 ]
 
 

@@ -80,9 +80,56 @@ def test_search_pages_with_limit_and_offset_most_recent_first(store):
     assert [i.key for i in store.search(("p",), limit=10, offset=4)] == ["k0"]
 
 
-def test_search_with_a_query_is_refused_clearly(store):
-    with pytest.raises(NotImplementedError, match="vector index"):
-        store.search(("a",), query="what does alice like?")
+def test_search_filters_on_nested_keys_by_dotted_path(store):
+    store.put(("d",), "hyphen", {"access-level": "public", "user": {"access-level": "nested"}})
+    store.put(("d",), "digit", {"123abc": "ok", "user": {"123abc": "ok2", "age": 40}})
+    store.put(("d",), "dotted", {"a.b": 1})  # a key with a dot of its own
+    keys = lambda f: sorted(i.key for i in store.search(("d",), filter=f))  # noqa: E731
+    assert keys({"access-level": "public"}) == ["hyphen"]
+    assert keys({"user.access-level": "nested"}) == ["hyphen"]
+    assert keys({"123abc": "ok"}) == ["digit"]
+    assert keys({"user.123abc": "ok2"}) == ["digit"]
+    assert keys({"user.age": {"$gte": 40}}) == ["digit"]
+    assert keys({"user.age": {"$lt": 40}}) == []
+    assert keys({"user.access-level": {"$ne": "nested"}}) == ["digit", "dotted"]
+    assert keys({"a.b": 1}) == ["dotted"]  # the literal key still matches
+    assert keys({"user": {"access-level": "nested"}}) == ["hyphen"]  # nested dict form
+
+
+def test_search_filters_compare_any_json_number(store):
+    for i, price in enumerate([-10, 0.5, 2**62, 10**30]):
+        store.put(("n",), f"k{i}", {"price": price})
+    keys = lambda f: sorted(i.key for i in store.search(("n",), filter=f))  # noqa: E731
+    assert keys({"price": {"$lt": 10**100}}) == ["k0", "k1", "k2", "k3"]
+    assert keys({"price": {"$gt": -(10**100)}}) == ["k0", "k1", "k2", "k3"]
+    assert keys({"price": {"$lt": float("inf")}}) == ["k0", "k1", "k2", "k3"]
+    assert keys({"price": {"$gt": float("-inf")}}) == ["k0", "k1", "k2", "k3"]
+    assert keys({"price": {"$gte": 2**62}}) == ["k2", "k3"]
+    assert keys({"price": 10**30}) == ["k3"]
+    assert keys({"price": float("nan")}) == []
+    assert keys({"price": {"$ne": float("nan")}}) == ["k0", "k1", "k2", "k3"]
+    assert keys({"price": {"$lt": 0}}) == ["k0"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["access') = 'public' OR '1'='1' OR json_extract(value, '$.", "", "a..b", ".a", 'say "hi"'],
+)
+def test_an_invalid_filter_key_is_refused(store, key):
+    store.put(("v",), "k", {"a": 1})
+    with pytest.raises(ValueError, match="Invalid filter key"):
+        store.search(("v",), filter={key: "x"})
+    with pytest.raises(ValueError, match="Invalid filter key"):
+        asyncio.run(store.asearch(("v",), filter={key: "x"}))
+
+
+def test_search_without_an_index_ignores_the_query(store):
+    store.put(("q",), "a", {"text": "alice likes tea"})
+    store.put(("q",), "b", {"text": "bob likes coffee"})
+    found = store.search(("q",), query="what does alice like?")
+    assert [(i.key, i.score) for i in found] == [("b", None), ("a", None)]
+    found = asyncio.run(store.asearch(("q",), query="coffee", filter={"text": "alice likes tea"}))
+    assert [i.key for i in found] == ["a"]
 
 
 def test_list_namespaces_with_prefix_suffix_depth_and_paging(store):

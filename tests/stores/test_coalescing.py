@@ -176,6 +176,58 @@ def test_a_read_its_caller_writes_after_is_answered_first(make_store) -> None:
     assert sorted(resumed[1:]) == [f"plain-{i}" for i in range(5)]
 
 
+@pytest.mark.postgres
+def test_thousands_of_concurrent_store_calls_share_a_small_pool(pg_url, monkeypatch) -> None:
+    """Every LangGraph call at once on two connections: no call waits for a connection
+    that a runner waiting for another one holds (that ends in ``PoolTimeout``)."""
+    import uuid
+
+    from langgraph.store.base import PutOp
+
+    from deepmemory.stores import postgres
+    from tests.stores.conftest import drop_schema
+
+    monkeypatch.setattr(postgres, "POOL_TIMEOUT", 5.0)
+    schema = f"deepmemory_many_{uuid.uuid4().hex[:8]}"
+    store = PostgresStore(pg_url, schema=schema, max_connections=2)
+    users = 40
+
+    async def one(i: int) -> object:
+        ns = ("many", f"u{i % users}")
+        match i % 5:
+            case 0:
+                return await store.aput(ns, f"k{i}", {"i": i})
+            case 1:
+                return await store.aget(ns, f"k{i - 1}")
+            case 2:
+                return await store.asearch(ns, filter={"i": i - 2}, limit=5)
+            case 3:
+                return await store.alist_namespaces(prefix=("many",), limit=100)
+            case _:
+                return await store.adelete(ns, f"old{i}" if i % 10 == 4 else "missing")
+
+    async def run(calls: int) -> list[object]:
+        return await asyncio.gather(*(one(i) for i in range(calls)))
+
+    try:
+        olds = [i for i in range(4, 3000, 5)]
+        store.batch([PutOp(("many", f"u{i % users}"), f"old{i}", {"i": i}) for i in olds])
+        results = asyncio.run(run(3000))
+        assert all(r is None for r in results[0::5])  # every put answered
+        for i in range(1, 3000, 5):  # each get saw its put or nothing, never another item
+            assert results[i] is None or results[i].value == {"i": i - 1}  # type: ignore[attr-defined]
+        for i in range(2, 3000, 5):
+            assert all(item.value == {"i": i - 2} for item in results[i])  # type: ignore[attr-defined]
+        assert {tuple(ns) for ns in results[-2]} <= {("many", f"u{u}") for u in range(users)}
+        left = {item.key for item in store.search(("many",), limit=10_000)}
+        puts = {f"k{i}" for i in range(0, 3000, 5)}
+        kept = {f"old{i}" for i in olds if i % 10 != 4}  # the deletes took the others
+        assert left == puts | kept
+    finally:
+        store.close()
+        drop_schema(pg_url, schema)
+
+
 def _reltuples(store: PostgresStore) -> float:
     with store._sync_pool().connection() as conn:
         row = conn.execute(

@@ -386,7 +386,7 @@ def _put(dialect, execute):
         ("/old.txt", {"content": "written before history\n", "encoding": "utf-8"}),
         ("profile", {"name": "Alice"}),
     ]:
-        execute(*_sql.plan_op(dialect, PutOp(NS, key, value), "old").query)
+        execute(*_sql.plan_op(dialect, PutOp(NS, key, value)).query)
 
 
 def test_an_m002_sqlite_database_gets_history_and_its_files_become_revision_1(tmp_path):

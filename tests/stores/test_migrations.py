@@ -41,7 +41,7 @@ def _old_sqlite_database(path):
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate_sqlite(conn, until="m001_items") == ["m001_items"]
     value = {"content": "old memory: needle\n", "encoding": "utf-8"}
-    sql, params = _sql.plan_op("sqlite", PutOp(("acme",), "/old.txt", value), "old").query
+    sql, params = _sql.plan_op("sqlite", PutOp(("acme",), "/old.txt", value)).query
     conn.execute(sql, params)
     return conn
 
@@ -117,7 +117,7 @@ def test_an_older_postgres_schema_is_migrated_and_its_files_become_searchable(pg
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert migrate_postgres(conn, schema=fresh_schema, until="m001_items") == ["m001_items"]
         value = {"content": "old memory: needle\n", "encoding": "utf-8"}
-        sql, params = _sql.plan_op("postgres", PutOp(("acme",), "/old.txt", value), "old").query
+        sql, params = _sql.plan_op("postgres", PutOp(("acme",), "/old.txt", value)).query
         conn.execute(sql, params)
     with PostgresStore(pg_url, schema=fresh_schema) as store:
         matches = store.file_grep(("acme",), "/", "needle", None)

@@ -123,7 +123,7 @@ class SQLStore(HistoryMixin, BaseStore):
     def _plan(self, ops: Iterable[Op]) -> list[Step[Result]]:
         steps = []
         for op in ops:
-            step = plan_op(self.dialect, op, type(self).__name__)
+            step = plan_op(self.dialect, op)
             if isinstance(op, PutOp):
                 # A plain put of a file is a write (or delete) of unknown authorship.
                 step = self._recorded(step, op.key, "write" if op.value is not None else "delete")

@@ -173,6 +173,10 @@ class Coalescer:
         self._connect = connect
         self._max_runners = runners
         self._runners = 0
+        # Connections this queue holds: runners' and their write chunks'. A chunk takes
+        # only one nobody here holds, so a runner never waits for a connection that
+        # another runner, itself waiting, holds (the pool would time out).
+        self._held = 0
         self._queue: deque[_Job] = deque()
         # Reads waiting to be sent, by query: an identical read joins them. Never one
         # already sent: a call must see every write that finished before it began.
@@ -217,24 +221,28 @@ class Coalescer:
         A file's writes stay in one chunk, so chunks never wait for each other's locks.
         """
         jobs = sorted(jobs, key=_lock_order)
+        most = 1 + max(0, self._max_runners - self._held)
         chunks: list[list[_Job]] = [[]]
         for job in jobs:
             last = chunks[-1]
             if (
                 len(last) >= WRITE_CHUNK
                 and _lock_order(last[-1]) != _lock_order(job)
-                and len(chunks) < self._max_runners
+                and len(chunks) < most
             ):
                 chunks.append([])
             chunks[-1].append(job)
 
         async def elsewhere(chunk: list[_Job]) -> None:
+            self._held += 1
             try:
                 async with self._connect() as other:
                     await _together(other, chunk, writes=True)
             except Exception as exc:  # no connection: as if each had run alone
                 for job in chunk:
                     _fail(job, exc)
+            finally:
+                self._held -= 1
 
         if len(chunks) == 1:  # in this task: the runner sees what its callers queue next
             await _together(conn, chunks[0], writes=True)
@@ -246,6 +254,7 @@ class Coalescer:
     async def _drain(self) -> None:
         jobs: list[_Job] = []
         again = True
+        self._held += 1
         try:
             # One more step of the loop first: calls their callers start together (an
             # edit group's read, see ``_edits``) join the first batch. Never between
@@ -271,6 +280,7 @@ class Coalescer:
                 again = False  # the loop is shutting down
                 raise
         finally:
+            self._held -= 1
             self._runners -= 1
             if again:
                 self._start()  # calls queued while this runner returned its connection

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -297,61 +298,116 @@ def _namespace_condition(prefix: Sequence[str], params: dict[str, Any]) -> str:
 def _json_path(dialect: Dialect, path: list[str]) -> Any:
     if dialect == "postgres":
         return path
-    if any('"' in part for part in path):
-        raise ValueError(f"SQLiteStore cannot filter on a key containing '\"': {path!r}.")
     return "$" + "".join(f'."{part}"' for part in path)
 
 
-def _compare(dialect: Dialect, path: list[str], op: str, want: Any, params: dict[str, Any]) -> str:
-    """One filter condition on the value at ``path`` (LangGraph's operators)."""
+# A filter key: names of a value's keys, ``.`` between the keys of nested values.
+_FILTER_KEY = re.compile(r"[\w\-:@/ ]+(?:\.[\w\-:@/ ]+)*")
+# Integers SQLite binds exactly; larger ones compare as floats, as JSON numbers do.
+_INT64 = range(-(2**63), 2**63)
+
+
+def _filter_key(key: Any) -> str:
+    if not isinstance(key, str) or not _FILTER_KEY.fullmatch(key):
+        raise ValueError(
+            f"Invalid filter key {key!r}: use letters, digits, spaces, '_', '-', ':', '@' "
+            "or '/', with '.' between the keys of a nested value (for example "
+            "'user.access-level')."
+        )
+    return key
+
+
+def _number(want: int | float) -> int | float:
+    return want if isinstance(want, int) and want in _INT64 else float(want)
+
+
+def _eq(dialect: Dialect, path: list[str], want: Any, params: dict[str, Any]) -> str:
+    """The value at ``path`` equals ``want`` (JSON equality); never NULL on PostgreSQL."""
     n = len(params)
-    params[f"p{n}"], params[f"v{n}"] = _json_path(dialect, path), want
     p, v = f":p{n}", f":v{n}"
-    if op in ("$eq", "$ne"):
-        if dialect == "postgres":
-            params[f"v{n}"] = json.dumps(want)
-            sign = "=" if op == "$eq" else "<>"
-            return f"COALESCE(value #> {p}, CAST('null' AS jsonb)) {sign} CAST({v} AS jsonb)"
-        kind = f"json_type(value, {p})"
-        if want is None:
-            eq = f"({kind} IS NULL OR {kind} = 'null')"
-        elif isinstance(want, bool):
-            eq, params[f"v{n}"] = f"{kind} = {v}", "true" if want else "false"
-        elif isinstance(want, int | float):
-            eq = f"({kind} IN ('integer', 'real') AND json_extract(value, {p}) = {v})"
-        elif isinstance(want, str):
-            eq = f"({kind} = 'text' AND json_extract(value, {p}) = {v})"
-        else:
-            params[f"v{n}"] = json.dumps(want, separators=(",", ":"))
-            eq = f"({kind} IN ('array', 'object') AND json_extract(value, {p}) = json({v}))"
-        return eq if op == "$eq" else f"NOT COALESCE({eq}, 0)"
-    order = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}.get(op)
-    if order is None:
-        raise ValueError(f"Unsupported filter operator {op!r}; use $eq, $ne, $gt, $gte, $lt, $lte.")
-    numeric = isinstance(want, int | float) and not isinstance(want, bool)
-    if not numeric and not isinstance(want, str):
-        raise ValueError(f"Filter {op} needs a number or a string, got {want!r}.")
+    params[f"p{n}"] = _json_path(dialect, path)
+    if dialect == "postgres":
+        params[f"v{n}"] = json.dumps(want)
+        return f"COALESCE(value #> {p}, CAST('null' AS jsonb)) = CAST({v} AS jsonb)"
+    kind = f"json_type(value, {p})"
+    if want is None:
+        return f"({kind} IS NULL OR {kind} = 'null')"
+    if isinstance(want, bool):
+        params[f"v{n}"] = "true" if want else "false"
+        return f"{kind} = {v}"
+    if isinstance(want, int | float):
+        params[f"v{n}"] = _number(want)
+        return f"({kind} IN ('integer', 'real') AND json_extract(value, {p}) = {v})"
+    if isinstance(want, str):
+        params[f"v{n}"] = want
+        return f"({kind} = 'text' AND json_extract(value, {p}) = {v})"
+    params[f"v{n}"] = json.dumps(want, separators=(",", ":"))
+    return f"({kind} IN ('array', 'object') AND json_extract(value, {p}) = json({v}))"
+
+
+def _order(dialect: Dialect, path: list[str], sign: str, want: Any, params: dict[str, Any]) -> str:
+    n = len(params)
+    p, v = f":p{n}", f":v{n}"
+    params[f"p{n}"] = _json_path(dialect, path)
+    numeric = isinstance(want, int | float)
+    params[f"v{n}"] = _number(want) if numeric else want
     if dialect == "sqlite":
         kinds = "('integer', 'real')" if numeric else "('text')"
-        return f"(json_type(value, {p}) IN {kinds} AND json_extract(value, {p}) {order} {v})"
+        return f"(json_type(value, {p}) IN {kinds} AND json_extract(value, {p}) {sign} {v})"
     if numeric:
         params[f"v{n}"] = float(want)
         typed = f"CASE WHEN jsonb_typeof(value #> {p}) = 'number' THEN (value #>> {p})::float8 END"
-        return f"{typed} {order} {v}"
+        return f"{typed} {sign} {v}"
     typed = f"CASE WHEN jsonb_typeof(value #> {p}) = 'string' THEN value #>> {p} END"
-    return f'{typed} COLLATE "C" {order} CAST({v} AS text)'
+    return f'{typed} COLLATE "C" {sign} CAST({v} AS text)'
+
+
+def _compare(
+    dialect: Dialect, paths: list[list[str]], op: str, want: Any, params: dict[str, Any]
+) -> str:
+    """One filter condition (LangGraph's operators) on the value at any of ``paths``."""
+    if op not in ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte"):
+        raise ValueError(f"Unsupported filter operator {op!r}; use $eq, $ne, $gt, $gte, $lt, $lte.")
+    is_number = isinstance(want, int | float) and not isinstance(want, bool)
+    if op in ("$eq", "$ne"):
+        if is_number and not math.isfinite(want):
+            # No JSON number is infinite or NaN: nothing equals it, everything differs.
+            return "1 = 0" if op == "$eq" else "1 = 1"
+        found = " OR ".join(f"COALESCE({_eq(dialect, p, want, params)}, FALSE)" for p in paths)
+        return f"({found})" if op == "$eq" else f"NOT ({found})"
+    if not is_number and not isinstance(want, str):
+        raise ValueError(f"Filter {op} needs a number or a string, got {want!r}.")
+    if is_number and math.isnan(want):
+        return "1 = 0"  # nothing is ordered against NaN
+    sign = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[op]
+    return "(" + " OR ".join(_order(dialect, p, sign, want, params) for p in paths) + ")"
 
 
 def _filter_conditions(
     dialect: Dialect, path: list[str], want: Any, params: dict[str, Any]
 ) -> list[str]:
-    if isinstance(want, dict) and any(str(k).startswith("$") for k in want):
-        return [_compare(dialect, path, op, v, params) for op, v in want.items()]
-    if isinstance(want, dict):
-        return [
-            c for k, v in want.items() for c in _filter_conditions(dialect, [*path, k], v, params)
-        ]
-    return [_compare(dialect, path, "$eq", want, params)]
+    """Conditions for ``{key: want}`` at ``path`` (``[]`` for a filter's top level).
+
+    At the top level a dotted key names a nested value (``user.access-level``) or,
+    failing that, a key holding dots; inside a nested filter dict keys are literal.
+    """
+
+    def paths_of(key: Any) -> list[list[str]]:
+        key = _filter_key(key)
+        if path or "." not in key:
+            return [[*path, key]]
+        return [key.split("."), [key]]
+
+    conditions = []
+    for key, value in want.items():
+        paths = paths_of(key)
+        if isinstance(value, dict) and any(str(k).startswith("$") for k in value):
+            conditions += [_compare(dialect, paths, op, v, params) for op, v in value.items()]
+        elif isinstance(value, dict) and value:
+            conditions += _filter_conditions(dialect, paths[0], value, params)
+        else:
+            conditions.append(_compare(dialect, paths, "$eq", value, params))
+    return conditions
 
 
 def _matches(condition: MatchCondition, namespace: Namespace) -> bool:
@@ -372,7 +428,7 @@ def _finish_namespaces(op: ListNamespacesOp, rows: list[Row]) -> list[Namespace]
     return found[op.offset : op.offset + op.limit]
 
 
-def plan_op(dialect: Dialect, op: Op, engine: str) -> Step[Result]:
+def plan_op(dialect: Dialect, op: Op) -> Step[Result]:
     """The step answering one LangGraph store operation."""
     validate_op_namespace(op)
     params: dict[str, Any]
@@ -389,15 +445,10 @@ def plan_op(dialect: Dialect, op: Op, engine: str) -> Step[Result]:
         sql = _upsert(dialect, conflict=_conflict_update("excluded.value"))
         return _step(dialect, sql, params, lambda rows: None, write=True)
     if isinstance(op, SearchOp):
-        if op.query:
-            raise NotImplementedError(
-                f"{engine} has no vector index, so search(query={op.query!r}) is not supported. "
-                "Search by namespace prefix and filter instead, or use a store with an index."
-            )
+        # Without a vector index the query is ignored, as in LangGraph's stores.
         params = {"limit": op.limit, "offset": op.offset}
         where = [_namespace_condition(op.namespace_prefix, params)]
-        for key, want in (op.filter or {}).items():
-            where += _filter_conditions(dialect, [key], want, params)
+        where += _filter_conditions(dialect, [], dict(op.filter or {}), params)
         sql = (
             f"SELECT {_ITEM_COLUMNS} FROM deepmemory_items WHERE {' AND '.join(where)} "
             "ORDER BY updated_at DESC, namespace, key LIMIT :limit OFFSET :offset"
