@@ -222,3 +222,34 @@ def test_random_operations_give_the_same_answers_as_the_in_memory_store(store):
     for conditions, depth in [((), None), ((MatchCondition("suffix", ("b",)),), None), ((), 1)]:
         op = ListNamespacesOp(conditions, depth, 100, 0)
         assert store.batch([op]) == memory.batch([op])
+
+
+def test_listing_namespaces_reads_one_entry_per_namespace(tmp_path):
+    """Its cost follows the namespaces found, not the items they hold (SQLite VM steps)."""
+    from langgraph.store.base import PutOp
+
+    from deepmemory.stores import SQLiteStore
+
+    def steps(items_each: int) -> int:
+        store = SQLiteStore(tmp_path / f"ns{items_each}.db")
+        ops = [
+            PutOp(("t", f"u{u}"), f"k{i}", {"i": i}) for u in range(5) for i in range(items_each)
+        ]
+        store.batch(ops)
+        conn = store._connection()
+        count = [0]
+
+        def tick() -> int:
+            count[0] += 1
+            return 0
+
+        conn.set_progress_handler(tick, 1)
+        try:
+            found = store.list_namespaces(prefix=("t",))
+        finally:
+            conn.set_progress_handler(None, 1)
+            store.close()
+        assert found == [("t", f"u{u}") for u in range(5)]
+        return count[0]
+
+    assert steps(2000) <= 2 * steps(10)

@@ -287,12 +287,15 @@ def _search_item(dialect: Dialect, row: Row) -> SearchItem:
     return SearchItem(item.namespace, item.key, item.value, item.created_at, item.updated_at)
 
 
-def _namespace_condition(prefix: Sequence[str], params: dict[str, Any]) -> str:
+def _namespace_condition(
+    prefix: Sequence[str], params: dict[str, Any], column: str = "namespace"
+) -> str:
     if not prefix:
         return "TRUE"
     params["ns"] = ns = encode_namespace(tuple(prefix))
     params["ns_lo"], params["ns_hi"] = ns + ".", ns + "/"
-    return "(namespace = :ns OR (namespace > :ns_lo AND namespace < :ns_hi))"
+    # One index range (the namespace and everything under it), then the exact test.
+    return f"({column} >= :ns AND {column} < :ns_hi AND ({column} = :ns OR {column} > :ns_lo))"
 
 
 def _json_path(dialect: Dialect, path: list[str]) -> Any:
@@ -460,8 +463,16 @@ def plan_op(dialect: Dialect, op: Op) -> Step[Result]:
         for condition in op.match_conditions or ():
             if condition.match_type == "prefix" and "*" not in condition.path:
                 prefix = condition.path  # Narrow by index; the rest is checked in Python.
-        in_prefix = _namespace_condition(prefix, params)
-        sql = f"SELECT DISTINCT namespace FROM deepmemory_items WHERE {in_prefix}"
+        in_prefix = _namespace_condition(prefix, params, "i.namespace")
+        # One index seek per namespace (from each to the next), not a pass over every item.
+        first = "SELECT i.namespace FROM deepmemory_items AS i WHERE"
+        then = "ORDER BY i.namespace LIMIT 1"
+        sql = (
+            f"WITH RECURSIVE found(namespace) AS (SELECT ({first} {in_prefix} {then}) "
+            f"UNION ALL SELECT ({first} i.namespace > found.namespace AND {in_prefix} {then}) "
+            "FROM found WHERE found.namespace IS NOT NULL) "
+            "SELECT namespace FROM found WHERE namespace IS NOT NULL"
+        )
         return _step(dialect, sql, params, lambda rows: _finish_namespaces(op, rows))
     raise TypeError(f"Unknown store operation {type(op).__name__}.")
 
