@@ -228,6 +228,43 @@ def test_thousands_of_concurrent_store_calls_share_a_small_pool(pg_url, monkeypa
         drop_schema(pg_url, schema)
 
 
+@pytest.mark.postgres
+def test_a_call_finding_every_connection_busy_fails_clearly_after_the_timeout(
+    pg_url, monkeypatch
+) -> None:
+    import uuid
+
+    from psycopg_pool import PoolTimeout
+
+    from deepmemory.stores import PoolBusyError, postgres
+    from tests.stores.conftest import drop_schema
+
+    monkeypatch.setattr(postgres, "POOL_TIMEOUT", 0.5)
+    schema = f"deepmemory_busy_{uuid.uuid4().hex[:8]}"
+    store = PostgresStore(pg_url, schema=schema, max_connections=2)
+    try:
+        store.put(NS, "k", {"v": 1})
+        pool = store._sync_pool()
+        with pool.connection(), pool.connection():  # other threads' calls hold both
+            with pytest.raises(PoolBusyError, match="all 2 connections") as caught:
+                store.get(NS, "k")
+        assert isinstance(caught.value, PoolTimeout)  # still what psycopg users catch
+        assert "max_connections" in str(caught.value)
+        assert store.get(NS, "k").value == {"v": 1}  # free again: works
+
+        async def held_then_get() -> None:
+            apool = await store._async_pool()
+            async with apool.connection(), apool.connection():
+                with pytest.raises(PoolBusyError, match="stayed busy"):
+                    await store.aget(NS, "k")
+            assert (await store.aget(NS, "k")).value == {"v": 1}
+
+        asyncio.run(held_then_get())
+    finally:
+        store.close()
+        drop_schema(pg_url, schema)
+
+
 def _reltuples(store: PostgresStore) -> float:
     with store._sync_pool().connection() as conn:
         row = conn.execute(

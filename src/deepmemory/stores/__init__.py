@@ -11,7 +11,14 @@ Both keep a revision history of every file (``history``, ``revision``, ``diff``,
 
 from deepmemory.stores.memory import InMemoryHistoryStore
 from deepmemory.stores.migrations import MIGRATIONS, Migration
-from deepmemory.stores.postgres import PostgresStore
+from deepmemory.stores.postgres import PoolBusyError, PostgresStore
 from deepmemory.stores.sqlite import SQLiteStore
 
-__all__ = ["MIGRATIONS", "InMemoryHistoryStore", "Migration", "PostgresStore", "SQLiteStore"]
+__all__ = [
+    "MIGRATIONS",
+    "InMemoryHistoryStore",
+    "Migration",
+    "PoolBusyError",
+    "PostgresStore",
+    "SQLiteStore",
+]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -41,7 +41,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
@@ -50,8 +50,27 @@ from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
 
-# Seconds to wait for a connection from the pool before raising PoolTimeout.
+# Seconds to wait for a connection from the pool before raising ``PoolBusyError``.
 POOL_TIMEOUT = 30.0
+
+
+class PoolBusyError(DeepMemoryError, PoolTimeout):
+    """Every connection of a ``PostgresStore`` stayed busy for ``POOL_TIMEOUT`` seconds.
+
+    A ``psycopg_pool.PoolTimeout`` too, for code that catches that.
+    """
+
+
+def _busy(store: PostgresStore) -> PoolBusyError:
+    return PoolBusyError(
+        f"No free PostgreSQL connection after {POOL_TIMEOUT:g} s: all "
+        f"{store.max_connections} connections of this PostgresStore stayed busy. Give it "
+        "more (PostgresStore(..., max_connections=N)) or run fewer calls at once: async "
+        "calls on one event loop share connections, but each thread holds one while "
+        "its call runs."
+    )
+
+
 # Planner statistics after bulk loads (m008): once batches have written this many rows,
 # the table is analyzed if it never was, or if they are a tenth of its rows or more.
 # Without statistics a search can ignore its index (grep 20-40x slower after a load).
@@ -195,8 +214,20 @@ class PostgresStore(SQLStore):
             self._apools[loop] = task
         return await asyncio.shield(task)
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        pool = self._sync_pool()
+        try:
+            conn = pool.getconn()
+        except PoolTimeout as exc:
+            raise _busy(self) from exc
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
+
     def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
-        with self._sync_pool().connection() as conn:
+        with self._connection() as conn:
             if len(steps) == 1:
                 return [_run(conn, steps[0])]
             with conn.transaction():
@@ -237,8 +268,14 @@ class PostgresStore(SQLStore):
     @contextlib.asynccontextmanager
     async def _aconnection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         pool = await self._async_pool()
-        async with pool.connection() as conn:
+        try:
+            conn = await pool.getconn()
+        except PoolTimeout as exc:
+            raise _busy(self) from exc
+        try:
             yield conn
+        finally:
+            await pool.putconn(conn)
 
     def _coalescer(self) -> Coalescer:
         loop = asyncio.get_running_loop()
