@@ -147,6 +147,27 @@ MUTANTS: list[Mutant] = [
         "if not isinstance(key, str):",
         ("tests/stores/test_base_store.py",),
     ),
+    Mutant(
+        "ttl: expired items are still read",
+        "src/deepmemory/stores/_sql.py",
+        '_ALIVE = "(expires_at IS NULL OR expires_at > :epoch)"',
+        '_ALIVE = "(expires_at IS NULL OR expires_at > :epoch OR 1 = 1)"',
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "ttl: reads do not move an item's expiry on",
+        "src/deepmemory/stores/_sql.py",
+        '_REFRESH = "expires_at = :epoch + ttl_minutes * 60"',
+        '_REFRESH = "expires_at = expires_at"',
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "ttl: the sweep deletes items still alive",
+        "src/deepmemory/stores/_ttl.py",
+        "expires_at <= :epoch ",
+        "expires_at <= :epoch + 1e12 ",
+        ("tests/stores/test_base_store.py",),
+    ),
 ]
 
 

@@ -103,3 +103,26 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 def store(make_store: Callable[[str], SQLStore], store_kind: str) -> SQLStore:
     """A fresh, empty store of each kind."""
     return make_store(store_kind)
+
+
+def m001_put(dialect, namespace, key, value):
+    """A put as the first release wrote it (m001's columns only): (SQL, params) to execute
+    on a schema migrated only that far, standing in for data an old version left."""
+    from deepmemory.stores import _sql
+
+    params = _sql._write_params(namespace, key, value)
+    for later in ("ttl_minutes", "expires_at"):  # m009
+        params.pop(later)
+    columns = "namespace, key, value, created_at, updated_at, version, parent, encoding, size"
+    columns += ", modified_at, text_override"
+    if dialect == "sqlite":
+        version, value_sql = "(SELECT version + 1 FROM deepmemory_clock WHERE id = 1)", ":value"
+        rest = ":parent, :encoding, :size, :modified_at, :text_override"
+        sql = f"INSERT INTO deepmemory_items ({columns}) VALUES (:ns, :key, {value_sql}, "
+        sql += f":now, :now, {version}, {rest})"
+        return sql, params
+    rest = "%(parent)s, %(encoding)s, %(size)s, %(modified_at)s, %(text_override)s"
+    sql = f"INSERT INTO deepmemory_items ({columns}) VALUES (%(ns)s, %(key)s, "
+    sql += "CAST(%(value)s AS jsonb), CAST(%(now)s AS timestamptz), CAST(%(now)s AS timestamptz), "
+    sql += f"nextval('deepmemory_versions'), {rest})"
+    return sql, params

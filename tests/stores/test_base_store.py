@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 from langgraph.store.base import (
@@ -253,3 +254,89 @@ def test_listing_namespaces_reads_one_entry_per_namespace(tmp_path):
         return count[0]
 
     assert steps(2000) <= 2 * steps(10)
+
+
+def _rows(store, namespace) -> int:
+    """Rows the database holds in ``namespace``, expired or not."""
+    from deepmemory.stores._sql import _step, encode_namespace
+
+    sql = "SELECT count(*) FROM deepmemory_items WHERE namespace = :ns"
+    step = _step(store.dialect, sql, {"ns": encode_namespace(namespace)}, lambda r: r[0][0])
+    return int(store._one(step))
+
+
+def _ttl_store(store, ttl):
+    """The same database as ``store``, opened with LangGraph's ``ttl=`` config."""
+    from deepmemory.stores import PostgresStore, SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path, ttl=ttl)
+    assert isinstance(store, PostgresStore)
+    return PostgresStore(store.connection_string, schema=store.schema, ttl=ttl)
+
+
+def test_items_put_with_a_ttl_expire_unless_read(store):
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+
+    assert store.supports_ttl
+    with use_clock(ManualClock()) as clock:
+        store.put(("ttl", "a"), "short", {"v": 1}, ttl=10)
+        store.put(("ttl", "a"), "kept", {"v": 2}, ttl=10)
+        store.put(("ttl", "b"), "forever", {"v": 3})
+        clock.advance(timedelta(minutes=6))
+        assert store.get(("ttl", "a"), "kept").value == {"v": 2}  # refreshed: 10 more
+        assert store.get(("ttl", "a"), "short", refresh_ttl=False).value == {"v": 1}
+        clock.advance(timedelta(minutes=6))  # short: 12 min since put; kept: 6 since read
+        assert store.get(("ttl", "a"), "short") is None
+        assert sorted(i.key for i in store.search(("ttl",), refresh_ttl=False)) == [
+            "forever",
+            "kept",
+        ]
+        assert store.list_namespaces(prefix=("ttl",)) == [("ttl", "a"), ("ttl", "b")]
+        clock.advance(timedelta(minutes=5))  # kept: 11 since its read (the search kept off)
+        assert store.get(("ttl", "a"), "kept") is None
+        assert store.list_namespaces(prefix=("ttl",)) == [("ttl", "b")]
+        # A search refreshes what it returns; a put without a ttl clears it.
+        store.put(("ttl", "c"), "s", {"v": 4}, ttl=10)
+        store.put(("ttl", "c"), "p", {"v": 5}, ttl=10)
+        clock.advance(timedelta(minutes=8))
+        assert {i.key for i in asyncio.run(store.asearch(("ttl", "c")))} == {"s", "p"}
+        store.put(("ttl", "c"), "p", {"v": 6})
+        clock.advance(timedelta(minutes=30))
+        assert {i.key for i in store.search(("ttl", "c"))} == {"p"}
+        assert store.sweep_ttl() == 3  # short, kept, s: their rows are gone
+        assert asyncio.run(store.asweep_ttl()) == 0
+        assert store.get(("ttl", "c"), "p").value == {"v": 6}
+
+
+def test_the_ttl_config_sets_defaults_and_the_sweeper(store):
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+
+    config = {"default_ttl": 5, "refresh_on_read": False, "sweep_interval_minutes": 0.001}
+    ttl_store = _ttl_store(store, config)
+    try:
+        with use_clock(ManualClock()) as clock:
+            ttl_store.put(("cfg",), "k", {"v": 1})  # default_ttl
+            ttl_store.put(("cfg",), "none", {"v": 2}, ttl=None)  # explicitly none
+            clock.advance(timedelta(minutes=3))
+            assert ttl_store.get(("cfg",), "k").value == {"v": 1}  # no refresh on read
+            clock.advance(timedelta(minutes=3))
+            assert ttl_store.get(("cfg",), "k") is None
+            assert store.get(("cfg",), "k") is None  # expiry is the item's, for every reader
+            assert _rows(store, ("cfg",)) == 2  # expired, not yet deleted
+            done = ttl_store.start_ttl_sweeper()
+            assert ttl_store.start_ttl_sweeper() is done  # one sweeper
+            for _ in range(200):  # it sweeps every 0.06 s
+                if _rows(store, ("cfg",)) == 1:
+                    break
+                time.sleep(0.025)
+            assert _rows(store, ("cfg",)) == 1
+            assert ttl_store.stop_ttl_sweeper(timeout=5)
+            assert done.done()
+            assert [i.key for i in store.search(("cfg",))] == ["none"]
+    finally:
+        ttl_store.close()

@@ -17,14 +17,13 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
-from langgraph.store.base import PutOp
 
 import deepmemory.history
 from deepmemory.backends import StoreBackend
 from deepmemory.backends.protocol import Author, StoredFile, SupportsHistory
 from deepmemory.errors import ConfigError
 from deepmemory.history import RevisionNotFoundError
-from deepmemory.stores import InMemoryHistoryStore, PostgresStore, SQLiteStore, _sql
+from deepmemory.stores import InMemoryHistoryStore, PostgresStore, SQLiteStore
 from deepmemory.stores._revisions import Retention
 from deepmemory.stores.migrations import migrate_postgres, migrate_sqlite
 from tests.stores.conftest import _empty_schema
@@ -382,11 +381,13 @@ def test_the_history_module_examples_run():
 
 
 def _put(dialect, execute):
+    from tests.stores.conftest import m001_put
+
     for key, value in [
         ("/old.txt", {"content": "written before history\n", "encoding": "utf-8"}),
         ("profile", {"name": "Alice"}),
     ]:
-        execute(*_sql.plan_op(dialect, PutOp(NS, key, value)).query)
+        execute(*m001_put(dialect, NS, key, value))
 
 
 def test_an_m002_sqlite_database_gets_history_and_its_files_become_revision_1(tmp_path):

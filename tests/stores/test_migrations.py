@@ -8,9 +8,8 @@ import uuid
 
 import psycopg
 import pytest
-from langgraph.store.base import PutOp
 
-from deepmemory.stores import MIGRATIONS, PostgresStore, SQLiteStore, _sql
+from deepmemory.stores import MIGRATIONS, PostgresStore, SQLiteStore
 from deepmemory.stores.migrations import (
     applied_postgres,
     applied_sqlite,
@@ -36,13 +35,18 @@ def test_an_unknown_target_migration_is_refused():
         migrate_sqlite(sqlite3.connect(":memory:", isolation_level=None), until="m999_nope")
 
 
+def _first_release_put(dialect, value):
+    from tests.stores.conftest import m001_put
+
+    return m001_put(dialect, ("acme",), "/old.txt", value)
+
+
 def _old_sqlite_database(path):
     """A database as the first release left it, holding a file written by that release."""
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate_sqlite(conn, until="m001_items") == ["m001_items"]
     value = {"content": "old memory: needle\n", "encoding": "utf-8"}
-    sql, params = _sql.plan_op("sqlite", PutOp(("acme",), "/old.txt", value)).query
-    conn.execute(sql, params)
+    conn.execute(*_first_release_put("sqlite", value))
     return conn
 
 
@@ -117,8 +121,7 @@ def test_an_older_postgres_schema_is_migrated_and_its_files_become_searchable(pg
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert migrate_postgres(conn, schema=fresh_schema, until="m001_items") == ["m001_items"]
         value = {"content": "old memory: needle\n", "encoding": "utf-8"}
-        sql, params = _sql.plan_op("postgres", PutOp(("acme",), "/old.txt", value)).query
-        conn.execute(sql, params)
+        conn.execute(*_first_release_put("postgres", value))
     with PostgresStore(pg_url, schema=fresh_schema) as store:
         matches = store.file_grep(("acme",), "/", "needle", None)
         assert [(m.path, m.line) for m in matches] == [("/old.txt", 1)]

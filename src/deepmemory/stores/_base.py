@@ -13,10 +13,11 @@ import asyncio
 import copy
 import weakref
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, Self, TypeVar, cast
 
-from langgraph.store.base import BaseStore, Op, PutOp, Result
+from langgraph.store.base import BaseStore, Op, PutOp, Result, TTLConfig
 
 from deepmemory import clock
 from deepmemory.backends.protocol import (
@@ -66,6 +67,7 @@ from deepmemory.stores._sql import (
     write_file,
     write_file_unless_dir,
 )
+from deepmemory.stores._ttl import Sweeper, sweep_expired
 
 T = TypeVar("T")
 
@@ -82,7 +84,9 @@ class SQLStore(HistoryMixin, BaseStore):
     """
 
     dialect: Dialect
-    supports_ttl = False
+    supports_ttl = True  # LangGraph's per-item TTL (``_ttl``)
+    ttl_config: TTLConfig | None = None
+    _sweeper: Sweeper | None = None
     retention: Retention = Retention()
     expiry: Expiry | None = None  # set on views made by with_expiry
     _origin: SQLStore | None = None  # the store a view was made from
@@ -122,8 +126,9 @@ class SQLStore(HistoryMixin, BaseStore):
 
     def _plan(self, ops: Iterable[Op]) -> list[Step[Result]]:
         steps = []
+        epoch = clock.now().timestamp()  # one instant for the batch's TTLs
         for op in ops:
-            step = plan_op(self.dialect, op)
+            step = plan_op(self.dialect, op, epoch)
             if isinstance(op, PutOp):
                 # A plain put of a file is a write (or delete) of unknown authorship.
                 step = self._recorded(step, op.key, "write" if op.value is not None else "delete")
@@ -157,6 +162,40 @@ class SQLStore(HistoryMixin, BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async ``batch``."""
         return await self._asteps(self._plan(ops))
+
+    # -- LangGraph's TTL (``_ttl``) --------------------------------------------------------
+
+    def sweep_ttl(self) -> int:
+        """Delete the items whose LangGraph TTL has run out; how many."""
+        return self._one(sweep_expired(self.dialect, clock.now().timestamp()))
+
+    async def asweep_ttl(self) -> int:
+        """Async ``sweep_ttl``."""
+        return await self._aone(sweep_expired(self.dialect, clock.now().timestamp()))
+
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> Future[None]:
+        """Sweep expired items in a daemon thread, every ``sweep_interval_minutes``.
+
+        The interval defaults to the ``ttl=`` config's ``sweep_interval_minutes``. The
+        thread runs until ``stop_ttl_sweeper()`` or ``close()``. Returns a future done
+        when it stops (at once if no interval is set); while one runs, its future.
+        """
+        origin = self._origin or self
+        minutes = sweep_interval_minutes or (origin.ttl_config or {}).get("sweep_interval_minutes")
+        if origin._sweeper is not None and not origin._sweeper.done.done():
+            return origin._sweeper.done
+        if not minutes:
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        origin._sweeper = Sweeper(origin.sweep_ttl, float(minutes))
+        return origin._sweeper.done
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; whether it stopped within ``timeout`` seconds."""
+        origin = self._origin or self
+        sweeper, origin._sweeper = origin._sweeper, None
+        return True if sweeper is None else sweeper.stop(timeout)
 
     # -- expiry (SupportsExpiry): a view of the store that leaves out expired files -------
 

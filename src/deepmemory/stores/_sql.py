@@ -227,6 +227,9 @@ def _write_params(namespace: Namespace, key: str, value: dict[str, Any]) -> dict
         "modified_at": file.modified_at or None,
         # Only a value holding its text in another form (the old list of lines) needs it.
         "text_override": None if isinstance(value.get("content"), str) else file.content,
+        # LangGraph's per-item TTL (m009): only ``put(..., ttl=)`` sets it; a write clears it.
+        "ttl_minutes": None,
+        "expires_at": None,
     }
 
 
@@ -238,14 +241,19 @@ def _upsert(dialect: Dialect, *, conflict: str, unless: str = "") -> str:
     """Insert or (``conflict``) update one item; with ``unless`` (SQL), only if it is false."""
     values = (
         f":ns, :key, {_VALUE[dialect]}, {_NOW[dialect]}, {_NOW[dialect]}, "
-        f"{_NEXT_VERSION[dialect]}, :parent, :encoding, :size, :modified_at, :text_override"
+        f"{_NEXT_VERSION[dialect]}, :parent, :encoding, :size, :modified_at, :text_override, "
+        ":ttl_minutes, :expires_at"
     )
     if dialect == "postgres":  # untyped parameters in a SELECT list would be read as text
         values = values.replace(":ns, :key", "CAST(:ns AS text), CAST(:key AS text)")
+        values = values.replace(
+            ":ttl_minutes, :expires_at",
+            "CAST(:ttl_minutes AS float8), CAST(:expires_at AS float8)",
+        )
     source = f"SELECT {values} WHERE NOT {unless}" if unless else f"VALUES ({values})"
     return (
         f"INSERT INTO deepmemory_items ({_ITEM_COLUMNS}, version, parent, encoding, size, "
-        f"modified_at, text_override) {source} "
+        f"modified_at, text_override, ttl_minutes, expires_at) {source} "
         f"ON CONFLICT (namespace, key) {conflict} RETURNING {WRITTEN}"
     )
 
@@ -255,7 +263,8 @@ def _conflict_update(value_sql: str) -> str:
         f"DO UPDATE SET value = {value_sql}, updated_at = excluded.updated_at, "
         "version = excluded.version, parent = excluded.parent, encoding = excluded.encoding, "
         "size = excluded.size, modified_at = excluded.modified_at, "
-        "text_override = excluded.text_override"
+        "text_override = excluded.text_override, ttl_minutes = excluded.ttl_minutes, "
+        "expires_at = excluded.expires_at"
     )
 
 
@@ -431,32 +440,101 @@ def _finish_namespaces(op: ListNamespacesOp, rows: list[Row]) -> list[Namespace]
     return found[op.offset : op.offset + op.limit]
 
 
-def plan_op(dialect: Dialect, op: Op) -> Step[Result]:
-    """The step answering one LangGraph store operation."""
+# An item whose LangGraph TTL (m009) has not run out, at ``:epoch`` (seconds).
+_ALIVE = "(expires_at IS NULL OR expires_at > :epoch)"
+_REFRESH = "expires_at = :epoch + ttl_minutes * 60"
+
+
+def _refreshing_one(dialect: Dialect, select: str, params: dict[str, Any]) -> tuple[str, Any]:
+    """A read of one item that also moves its TTL on: (SQL, SQLite follow-up or None)."""
+    update = (
+        f"UPDATE deepmemory_items SET {_REFRESH} WHERE namespace = :ns AND key = :key "
+        f"AND ttl_minutes IS NOT NULL AND {_ALIVE}"
+    )
+    if dialect == "postgres":
+        # One statement, run as a read (autocommit): it writes only an item with a TTL.
+        return f"WITH touched AS ({update} RETURNING 1) {select}", None
+
+    def then(rows: list[Row]) -> list[Query]:
+        return [(update, params)] if rows and rows[0][5] is not None else []
+
+    return select, then
+
+
+def _refreshing_page(dialect: Dialect, page: str, params: dict[str, Any]) -> tuple[str, Any]:
+    """A page of items whose TTLs the read moves on (as ``_refreshing_one``)."""
+    if dialect == "postgres":
+        sql = (
+            f"WITH page AS ({page}), touched AS (UPDATE deepmemory_items AS t "
+            "SET expires_at = :epoch + t.ttl_minutes * 60 FROM page "
+            "WHERE t.namespace = page.namespace AND t.key = page.key "
+            "AND t.ttl_minutes IS NOT NULL) "
+            "SELECT * FROM page ORDER BY updated_at DESC, namespace, key"
+        )
+        return sql, None
+
+    def then(rows: list[Row]) -> list[Query]:
+        update = (
+            f"UPDATE deepmemory_items SET {_REFRESH} WHERE namespace = :ns AND key = :key "
+            "AND ttl_minutes IS NOT NULL"
+        )
+        return [
+            (update, {"ns": row[0], "key": row[1], "epoch": params["epoch"]})
+            for row in rows
+            if row[5] is not None
+        ]
+
+    return page, then
+
+
+def plan_op(dialect: Dialect, op: Op, epoch: float | None = None) -> Step[Result]:
+    """The step answering one LangGraph store operation; ``epoch``: now, for TTLs."""
     validate_op_namespace(op)
+    epoch = clock.now().timestamp() if epoch is None else epoch
     params: dict[str, Any]
     if isinstance(op, GetOp):
-        params = {"ns": encode_namespace(op.namespace), "key": op.key}
-        sql = f"SELECT {_ITEM_COLUMNS} FROM deepmemory_items WHERE namespace = :ns AND key = :key"
-        return _step(dialect, sql, params, lambda rows: _item(dialect, rows[0]) if rows else None)
+        params = {"ns": encode_namespace(op.namespace), "key": op.key, "epoch": epoch}
+        sql = (
+            f"SELECT {_ITEM_COLUMNS}, ttl_minutes FROM deepmemory_items "
+            f"WHERE namespace = :ns AND key = :key AND {_ALIVE}"
+        )
+        then = None
+        if op.refresh_ttl:
+            sql, then = _refreshing_one(dialect, sql, params)
+        return Step(
+            _render(dialect, sql, params),
+            lambda rows: _item(dialect, rows[0]) if rows else None,
+            then=then,
+        )
     if isinstance(op, PutOp):
         if op.value is None:
             params = {"ns": encode_namespace(op.namespace), "key": op.key}
             sql = "DELETE FROM deepmemory_items WHERE namespace = :ns AND key = :key RETURNING key"
             return _step(dialect, sql, params, lambda rows: None, write=True)
         params = _write_params(op.namespace, op.key, dict(op.value))
+        if op.ttl is not None:
+            params["ttl_minutes"] = float(op.ttl)
+            params["expires_at"] = epoch + float(op.ttl) * 60
         sql = _upsert(dialect, conflict=_conflict_update("excluded.value"))
         return _step(dialect, sql, params, lambda rows: None, write=True)
     if isinstance(op, SearchOp):
         # Without a vector index the query is ignored, as in LangGraph's stores.
-        params = {"limit": op.limit, "offset": op.offset}
-        where = [_namespace_condition(op.namespace_prefix, params)]
+        params = {"limit": op.limit, "offset": op.offset, "epoch": epoch}
+        where = [_namespace_condition(op.namespace_prefix, params), _ALIVE]
         where += _filter_conditions(dialect, [], dict(op.filter or {}), params)
         sql = (
-            f"SELECT {_ITEM_COLUMNS} FROM deepmemory_items WHERE {' AND '.join(where)} "
+            f"SELECT {_ITEM_COLUMNS}, ttl_minutes FROM deepmemory_items "
+            f"WHERE {' AND '.join(where)} "
             "ORDER BY updated_at DESC, namespace, key LIMIT :limit OFFSET :offset"
         )
-        return _step(dialect, sql, params, lambda rows: [_search_item(dialect, r) for r in rows])
+        then = None
+        if op.refresh_ttl:
+            sql, then = _refreshing_page(dialect, sql, params)
+        return Step(
+            _render(dialect, sql, params),
+            lambda rows: [_search_item(dialect, r) for r in rows],
+            then=then,
+        )
     if isinstance(op, ListNamespacesOp):
         params = {}
         prefix: Sequence[str] = ()
@@ -464,6 +542,8 @@ def plan_op(dialect: Dialect, op: Op) -> Step[Result]:
             if condition.match_type == "prefix" and "*" not in condition.path:
                 prefix = condition.path  # Narrow by index; the rest is checked in Python.
         in_prefix = _namespace_condition(prefix, params, "i.namespace")
+        params["epoch"] = epoch
+        in_prefix += " AND " + _ALIVE.replace("expires_at", "i.expires_at")
         # One index seek per namespace (from each to the next), not a pass over every item.
         first = "SELECT i.namespace FROM deepmemory_items AS i WHERE"
         then = "ORDER BY i.namespace LIMIT 1"

@@ -309,6 +309,23 @@ MIGRATIONS: list[Migration] = [
             "ANALYZE deepmemory_items",
         ),
     ),
+    Migration(
+        "m009_item_ttl",
+        # LangGraph's per-item TTL: an item put with ``ttl`` minutes expires at
+        # ``expires_at`` (seconds since the epoch), moved on by reads that refresh it.
+        sqlite=(
+            "ALTER TABLE deepmemory_items ADD COLUMN ttl_minutes REAL",
+            "ALTER TABLE deepmemory_items ADD COLUMN expires_at REAL",
+            "CREATE INDEX deepmemory_items_expiry ON deepmemory_items (expires_at) "
+            "WHERE expires_at IS NOT NULL",
+        ),
+        postgres=(
+            "ALTER TABLE deepmemory_items ADD COLUMN ttl_minutes double precision, "
+            "ADD COLUMN expires_at double precision",
+            "CREATE INDEX deepmemory_items_expiry ON deepmemory_items (expires_at) "
+            "WHERE expires_at IS NOT NULL",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (

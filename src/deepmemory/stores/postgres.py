@@ -41,6 +41,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.base import TTLConfig
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from deepmemory.errors import ConfigError, DeepMemoryError
@@ -97,6 +98,7 @@ class PostgresStore(SQLStore):
         max_connections: int = 10,
         keep_revisions: int | None = DEFAULT_KEEP_REVISIONS,
         keep_days: float | None = None,
+        ttl: TTLConfig | None = None,
     ) -> None:
         """Configure the store; nothing connects until the first call.
 
@@ -106,8 +108,10 @@ class PostgresStore(SQLStore):
             max_connections: Size limit of each connection pool (at least 2).
             keep_revisions: History retention per file, as for ``SQLiteStore``.
             keep_days: History retention in days, as for ``SQLiteStore``.
+            ttl: LangGraph's TTL config, as for ``SQLiteStore``.
         """
         self.retention = Retention(keep_revisions, keep_days)
+        self.ttl_config = ttl
         if not isinstance(connection_string, str) or not connection_string:
             raise ConfigError(
                 "PostgresStore needs a connection string such as "
@@ -315,6 +319,7 @@ class PostgresStore(SQLStore):
 
     def close(self) -> None:
         """Close the connection pools (async pools whose loop is still usable, too)."""
+        self.stop_ttl_sweeper()
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None

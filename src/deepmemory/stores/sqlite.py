@@ -38,6 +38,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.store.base import TTLConfig
 
 from deepmemory.backends._match import fullmatch
 from deepmemory.errors import ConfigError, DeepMemoryError
@@ -77,6 +78,7 @@ class SQLiteStore(SQLStore):
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         keep_revisions: int | None = DEFAULT_KEEP_REVISIONS,
         keep_days: float | None = None,
+        ttl: TTLConfig | None = None,
     ) -> None:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -90,8 +92,12 @@ class SQLiteStore(SQLStore):
                 keeps every one. See :mod:`deepmemory.history`.
             keep_days: Also prune revisions older than this many days (``None``: no
                 age limit).
+            ttl: LangGraph's ``TTLConfig``: ``default_ttl`` (minutes) for puts that
+                give none, ``refresh_on_read`` (default true) and
+                ``sweep_interval_minutes`` for ``start_ttl_sweeper()``.
         """
         self.retention = Retention(keep_revisions, keep_days)
+        self.ttl_config = ttl
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise ConfigError(
                 f"SQLiteStore needs SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer; "
@@ -117,7 +123,14 @@ class SQLiteStore(SQLStore):
         self._connections: set[sqlite3.Connection] = set()
         self._saver: SQLiteCheckpointer | None = None
         self._closed = False
-        migrate_sqlite(self._connection())
+        # On a connection of its own, closed after: SQLite 3.40 fails later statements
+        # ("no such table") on a connection that altered a table, once another
+        # connection changes the schema (a checkpointer creating its tables).
+        migrating = self._connect()
+        try:
+            migrate_sqlite(migrating)
+        finally:
+            migrating.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -218,6 +231,7 @@ class SQLiteStore(SQLStore):
 
     def close(self) -> None:
         """Close every connection of this store (and of its checkpointer)."""
+        self.stop_ttl_sweeper()
         with self._lock:
             self._closed = True
             connections = [*self._connections.copy(), *([self._saver.conn] if self._saver else [])]
