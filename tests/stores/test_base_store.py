@@ -306,9 +306,11 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
         store.put(("ttl", "c"), "p", {"v": 6})
         clock.advance(timedelta(minutes=30))
         assert {i.key for i in store.search(("ttl", "c"))} == {"p"}
+        store.put(("ttl", "c"), "live", {"v": 7}, ttl=60)
         assert store.sweep_ttl() == 3  # short, kept, s: their rows are gone
         assert asyncio.run(store.asweep_ttl()) == 0
         assert store.get(("ttl", "c"), "p").value == {"v": 6}
+        assert _rows(store, ("ttl", "c")) == 2  # p and live: a live TTL is kept
 
 
 def test_the_ttl_config_sets_defaults_and_the_sweeper(store):
