@@ -148,6 +148,15 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_base_store.py",),
     ),
     Mutant(
+        "coalescing: a deadlock's victim fails instead of running again",
+        "src/deepmemory/stores/_coalesce.py",
+        "            if attempt == RETRIES:\n                _fail(job, exc)",
+        "            if True:\n                _fail(job, exc)",
+        (
+            "tests/stores/test_coalescing.py::test_a_statement_chosen_as_a_deadlock_victim_runs_again",
+        ),
+    ),
+    Mutant(
         "ttl: expired items are still read",
         "src/deepmemory/stores/_sql.py",
         '_ALIVE = "(expires_at IS NULL OR expires_at > :epoch)"',

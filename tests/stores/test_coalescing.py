@@ -308,3 +308,30 @@ def test_bulk_loads_leave_the_planner_statistics(pg_url, mode) -> None:
     finally:
         store.close()
         drop_schema(pg_url, schema)
+
+
+@pytest.mark.postgres
+def test_a_statement_chosen_as_a_deadlock_victim_runs_again(make_store, monkeypatch) -> None:
+    """The server rolls a deadlock's victim back; its caller gets the result of a rerun."""
+    import psycopg.errors
+
+    from deepmemory.stores import _coalesce
+
+    store = make_store("postgres")
+    real = _coalesce._rows
+    failures = {"left": 2}
+
+    async def deadlocking(conn, step):
+        if step.write and failures["left"]:
+            failures["left"] -= 1
+            raise psycopg.errors.DeadlockDetected("deadlock detected (test)")
+        return await real(conn, step)
+
+    monkeypatch.setattr(_coalesce, "_rows", deadlocking)
+    asyncio.run(store.aput(NS, "k", {"v": 1}))
+    assert failures["left"] == 0
+    assert store.get(NS, "k").value == {"v": 1}
+    failures["left"] = _coalesce.RETRIES + 1  # one more than it tries: the error is the caller's
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        asyncio.run(store.aput(NS, "k", {"v": 2}))
+    assert store.get(NS, "k").value == {"v": 1}

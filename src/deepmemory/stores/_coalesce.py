@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from deepmemory.stores._sql import Row, Step
 
@@ -141,13 +143,29 @@ async def _nothing() -> AsyncIterator[None]:
     yield
 
 
+# A statement the server chose as a deadlock's victim had no effect: run it again.
+RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+RETRIES = 5
+
+
 async def _alone(conn: psycopg.AsyncConnection[Any], job: _Job) -> None:
-    try:
-        rows = await _rows(conn, job.step)
-    except Exception as exc:
-        _fail(job, exc)
-    else:
-        await _hand_out([(job, rows)])
+    for attempt in range(RETRIES + 1):
+        try:
+            rows = await _rows(conn, job.step)
+        except RETRIED as exc:
+            # Two transactions each waiting for the other (writes of one namespace
+            # also update its deletion counter, ``_recent``): the server rolled this
+            # one back. Again, after a pause that differs between the two.
+            if attempt == RETRIES:
+                _fail(job, exc)
+                return
+            await asyncio.sleep(random.uniform(0.001, 0.01) * 2**attempt)
+        except Exception as exc:
+            _fail(job, exc)
+            return
+        else:
+            await _hand_out([(job, rows)])
+            return
 
 
 async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes: bool) -> None:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -46,7 +48,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
-from deepmemory.stores._coalesce import Coalescer, run_one
+from deepmemory.stores._coalesce import RETRIED, RETRIES, Coalescer, run_one
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
@@ -232,10 +234,17 @@ class PostgresStore(SQLStore):
 
     def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
         with self._connection() as conn:
-            if len(steps) == 1:
-                return [_run(conn, steps[0])]
-            with conn.transaction():
-                results = [_run(conn, step) for step in steps]
+            for attempt in range(RETRIES + 1):
+                try:
+                    if len(steps) == 1:
+                        return [_run(conn, steps[0])]
+                    with conn.transaction():
+                        results = [_run(conn, step) for step in steps]
+                    break
+                except RETRIED:  # a deadlock's victim, rolled back: again (``_coalesce``)
+                    if attempt == RETRIES:
+                        raise
+                    time.sleep(random.uniform(0.001, 0.01) * 2**attempt)
             if (written := self._loaded(steps)) and _stale(written, conn.execute(_ESTIMATE)):
                 conn.execute("ANALYZE deepmemory_items")
                 self._analyzed(written)
@@ -258,10 +267,17 @@ class PostgresStore(SQLStore):
             # time grows with the memory, runs on a connection of its own.
             return [await self._coalescer().run(steps[0])]
         async with self._aconnection() as conn:
-            if len(steps) == 1:
-                return [await run_one(conn, steps[0])]
-            async with conn.transaction():
-                results = [await run_one(conn, step) for step in steps]
+            for attempt in range(RETRIES + 1):
+                try:
+                    if len(steps) == 1:
+                        return [await run_one(conn, steps[0])]
+                    async with conn.transaction():
+                        results = [await run_one(conn, step) for step in steps]
+                    break
+                except RETRIED:  # a deadlock's victim, rolled back: again (``_coalesce``)
+                    if attempt == RETRIES:
+                        raise
+                    await asyncio.sleep(random.uniform(0.001, 0.01) * 2**attempt)
             if (written := self._loaded(steps)) and _stale(
                 written, await (await conn.execute(_ESTIMATE)).fetchone()
             ):
