@@ -166,8 +166,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "ttl: reads do not move an item's expiry on",
         "src/deepmemory/stores/_sql.py",
-        '_REFRESH = "expires_at = :epoch + ttl_minutes * 60"',
-        '_REFRESH = "expires_at = expires_at"',
+        '"UPDATE deepmemory_items SET expires_at = :epoch + ttl_minutes * 60 "',
+        '"UPDATE deepmemory_items SET expires_at = expires_at "',
         ("tests/stores/test_base_store.py",),
     ),
     Mutant(

@@ -148,6 +148,11 @@ RETRIED = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 RETRIES = 5
 
 
+def backoff(attempt: int) -> float:
+    """Seconds before retry ``attempt`` (from 0): doubling, random on each side."""
+    return random.uniform(0.001, 0.01) * (1 << attempt)
+
+
 async def _alone(conn: psycopg.AsyncConnection[Any], job: _Job) -> None:
     for attempt in range(RETRIES + 1):
         try:
@@ -159,7 +164,7 @@ async def _alone(conn: psycopg.AsyncConnection[Any], job: _Job) -> None:
             if attempt == RETRIES:
                 _fail(job, exc)
                 return
-            await asyncio.sleep(random.uniform(0.001, 0.01) * 2**attempt)
+            await asyncio.sleep(backoff(attempt))
         except Exception as exc:
             _fail(job, exc)
             return

@@ -120,8 +120,9 @@ def _step(
     *,
     write: bool = False,
     custom_plan: bool = False,
+    then: Callable[[list[Row]], Sequence[Query]] | None = None,
 ) -> Step[T]:
-    return Step(_render(dialect, sql, params), finish, write, custom_plan=custom_plan)
+    return Step(_render(dialect, sql, params), finish, write, then, custom_plan)
 
 
 # -- namespaces, key ranges, derived columns ------------------------------------------
@@ -442,15 +443,17 @@ def _finish_namespaces(op: ListNamespacesOp, rows: list[Row]) -> list[Namespace]
 
 # An item whose LangGraph TTL (m009) has not run out, at ``:epoch`` (seconds).
 _ALIVE = "(expires_at IS NULL OR expires_at > :epoch)"
-_REFRESH = "expires_at = :epoch + ttl_minutes * 60"
+# Moves an item's expiry on, from ``:epoch`` by its own TTL (SQLite keeps its namespace
+# column as encoded text, so ``:ns`` is the encoded namespace).
+_REFRESH_ITEM = (
+    "UPDATE deepmemory_items SET expires_at = :epoch + ttl_minutes * 60 "
+    "WHERE namespace = :ns AND key = :key AND ttl_minutes IS NOT NULL"
+)
 
 
 def _refreshing_one(dialect: Dialect, select: str, params: dict[str, Any]) -> tuple[str, Any]:
     """A read of one item that also moves its TTL on: (SQL, SQLite follow-up or None)."""
-    update = (
-        f"UPDATE deepmemory_items SET {_REFRESH} WHERE namespace = :ns AND key = :key "
-        f"AND ttl_minutes IS NOT NULL AND {_ALIVE}"
-    )
+    update = f"{_REFRESH_ITEM} AND {_ALIVE}"
     if dialect == "postgres":
         # One statement, run as a read (autocommit): it writes only an item with a TTL.
         return f"WITH touched AS ({update} RETURNING 1) {select}", None
@@ -474,12 +477,8 @@ def _refreshing_page(dialect: Dialect, page: str, params: dict[str, Any]) -> tup
         return sql, None
 
     def then(rows: list[Row]) -> list[Query]:
-        update = (
-            f"UPDATE deepmemory_items SET {_REFRESH} WHERE namespace = :ns AND key = :key "
-            "AND ttl_minutes IS NOT NULL"
-        )
         return [
-            (update, {"ns": row[0], "key": row[1], "epoch": params["epoch"]})
+            (_REFRESH_ITEM, {"ns": row[0], "key": row[1], "epoch": params["epoch"]})
             for row in rows
             if row[5] is not None
         ]
@@ -487,10 +486,9 @@ def _refreshing_page(dialect: Dialect, page: str, params: dict[str, Any]) -> tup
     return page, then
 
 
-def plan_op(dialect: Dialect, op: Op, epoch: float | None = None) -> Step[Result]:
+def plan_op(dialect: Dialect, op: Op, epoch: float) -> Step[Result]:
     """The step answering one LangGraph store operation; ``epoch``: now, for TTLs."""
     validate_op_namespace(op)
-    epoch = clock.now().timestamp() if epoch is None else epoch
     params: dict[str, Any]
     if isinstance(op, GetOp):
         params = {"ns": encode_namespace(op.namespace), "key": op.key, "epoch": epoch}
@@ -501,11 +499,8 @@ def plan_op(dialect: Dialect, op: Op, epoch: float | None = None) -> Step[Result
         then = None
         if op.refresh_ttl:
             sql, then = _refreshing_one(dialect, sql, params)
-        return Step(
-            _render(dialect, sql, params),
-            lambda rows: _item(dialect, rows[0]) if rows else None,
-            then=then,
-        )
+        finish_one = lambda rows: _item(dialect, rows[0]) if rows else None  # noqa: E731
+        return _step(dialect, sql, params, finish_one, then=then)
     if isinstance(op, PutOp):
         if op.value is None:
             params = {"ns": encode_namespace(op.namespace), "key": op.key}
@@ -530,11 +525,8 @@ def plan_op(dialect: Dialect, op: Op, epoch: float | None = None) -> Step[Result
         then = None
         if op.refresh_ttl:
             sql, then = _refreshing_page(dialect, sql, params)
-        return Step(
-            _render(dialect, sql, params),
-            lambda rows: [_search_item(dialect, r) for r in rows],
-            then=then,
-        )
+        finish_page = lambda rows: [_search_item(dialect, r) for r in rows]  # noqa: E731
+        return _step(dialect, sql, params, finish_page, then=then)
     if isinstance(op, ListNamespacesOp):
         params = {}
         prefix: Sequence[str] = ()

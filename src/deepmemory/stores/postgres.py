@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -48,7 +47,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
-from deepmemory.stores._coalesce import RETRIED, RETRIES, Coalescer, run_one
+from deepmemory.stores._coalesce import RETRIED, RETRIES, Coalescer, backoff, run_one
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
@@ -244,7 +243,7 @@ class PostgresStore(SQLStore):
                 except RETRIED:  # a deadlock's victim, rolled back: again (``_coalesce``)
                     if attempt == RETRIES:
                         raise
-                    time.sleep(random.uniform(0.001, 0.01) * 2**attempt)
+                    time.sleep(backoff(attempt))
             if (written := self._loaded(steps)) and _stale(written, conn.execute(_ESTIMATE)):
                 conn.execute("ANALYZE deepmemory_items")
                 self._analyzed(written)
@@ -277,7 +276,7 @@ class PostgresStore(SQLStore):
                 except RETRIED:  # a deadlock's victim, rolled back: again (``_coalesce``)
                     if attempt == RETRIES:
                         raise
-                    await asyncio.sleep(random.uniform(0.001, 0.01) * 2**attempt)
+                    await asyncio.sleep(backoff(attempt))
             if (written := self._loaded(steps)) and _stale(
                 written, await (await conn.execute(_ESTIMATE)).fetchone()
             ):
