@@ -177,6 +177,27 @@ MUTANTS: list[Mutant] = [
         "expires_at <= :epoch + 1e12 ",
         ("tests/stores/test_base_store.py",),
     ),
+    Mutant(
+        "coalescing: a merged read hands every row to its first caller",
+        "src/deepmemory/stores/_coalesce.py",
+        "by_job[row[0] - 1].append(row[1:])",
+        "by_job[0].append(row[1:])",
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "coalescing: reads of different windows merge without their window",
+        "src/deepmemory/stores/_lines.py",
+        'merge_by=(*_by_file(params), "first", "last")',
+        "merge_by=_by_file(params)",
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "coalescing: reads under an expiry never merge (each call has its own cutoff)",
+        "src/deepmemory/stores/_sql.py",
+        'return ("key", "fresh") if "fresh" in params else ("key",)',
+        'return ("key",)',
+        ("tests/stores/test_coalescing.py",),
+    ),
 ]
 
 

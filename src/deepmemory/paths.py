@@ -21,6 +21,7 @@ filesystem, and refusing it means ``/memories/../secret`` cannot reach another r
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from deepmemory.errors import InvalidPathError
@@ -66,6 +67,23 @@ def validate(path: object, *, allow_root: bool = True) -> str:
     """
     if not isinstance(path, str):
         raise _refuse(path, "a path must be a string such as '/notes.txt'")
+    if len(path) <= _CACHED_CHARS:
+        # Agents name the same few paths over and over: each is checked once. A
+        # refused path raises, and lru_cache keeps no exception, so it is checked again.
+        return _validated(str.__str__(path), allow_root)
+    return _validate(path, allow_root)
+
+
+# Paths up to this long have their normal form cached (at most ~1 MB of paths).
+_CACHED_CHARS = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _validated(path: str, allow_root: bool) -> str:
+    return _validate(path, allow_root)
+
+
+def _validate(path: str, allow_root: bool) -> str:
     if path == "":
         raise _refuse(path, "it is empty", "Give an absolute path such as '/notes.txt'.")
     if len(path) > MAX_PATH_CHARS:

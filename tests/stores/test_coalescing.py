@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from deepmemory.backends import StoreBackend
-from deepmemory.backends.protocol import StoredFile
+from deepmemory.backends.protocol import Expiry, StoredFile
 from deepmemory.stores import PostgresStore, SQLiteStore
 from deepmemory.stores._base import SQLStore
 from deepmemory.stores._edits import apply_edits
@@ -174,6 +174,62 @@ def test_a_read_its_caller_writes_after_is_answered_first(make_store) -> None:
     asyncio.run(run())
     assert resumed[0] == "writer", resumed
     assert sorted(resumed[1:]) == [f"plain-{i}" for i in range(5)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("expiry", [False, True])
+def test_concurrent_reads_of_many_files_run_as_one_statement(
+    make_store, monkeypatch, expiry: bool
+) -> None:
+    """Reads of different files (some missing, binary or read in another window) answered
+    by one statement per kind of read, each exactly as if it had run alone."""
+    from datetime import timedelta
+
+    from deepmemory.stores import _coalesce
+
+    base = make_store("postgres")
+    # (Reads that count as use write, so they never merge: this expiry only hides.)
+    hides = Expiry(timedelta(days=1), refresh_on_read=False)
+    store = base.with_expiry(hides) if expiry else base
+    files = {f"/m/f{k}.md": "".join(f"file {k} line {n}\n" for n in range(k + 3)) for k in range(8)}
+    for key, text in files.items():
+        store.file_put(NS, key, StoredFile(text, "utf-8", "t", "t"), expected_version=None)
+    binary = StoredFile("AAEC", "base64", "t", "t")
+    store.file_put(NS, "/m/bin.dat", binary, expected_version=None)
+    keys = [*files, "/m/bin.dat", "/m/missing.md"]
+    windows = [(0, 2000), (1, 2), (4, 10)]
+    calls = [(key, off, lim) for key in keys for off, lim in windows]
+    alone = {call: store.file_read_lines(NS, *call) for call in calls}
+    got_files = {key: store.file_get(NS, key) for key in keys}
+
+    sent: list[int] = []
+    pipelined = _coalesce._pipelined
+
+    async def counting(conn, steps, transaction):
+        sent.append(len(steps))
+        return await pipelined(conn, steps, transaction)
+
+    monkeypatch.setattr(_coalesce, "_pipelined", counting)
+
+    async def run() -> tuple[list[object], list[object]]:
+        lines = asyncio.gather(*(store.afile_read_lines(NS, *call) for call in calls))
+        gets = asyncio.gather(*(store.afile_get(NS, key) for key in keys))
+        return await asyncio.gather(lines, gets)
+
+    lines, gets = asyncio.run(run())
+    assert dict(zip(calls, lines, strict=True)) == alone
+    for key, file in zip(keys, gets, strict=True):
+        want = got_files[key]
+        assert (file is None) == (want is None), key
+        if want is not None:
+            assert (file.content, file.encoding, file.version) == (
+                want.content,
+                want.encoding,
+                want.version,
+            )
+    # 30 line reads (three windows) and 10 file reads: one statement for each kind of
+    # read, both in one round trip.
+    assert sent == [2], sent
 
 
 @pytest.mark.postgres

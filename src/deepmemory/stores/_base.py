@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, Self, TypeVar, cast
@@ -152,8 +152,14 @@ class SQLStore(HistoryMixin, BaseStore):
     def _one(self, step: Step[T]) -> T:
         return cast(T, self._steps([step])[0])
 
-    async def _aone(self, step: Step[T]) -> T:
-        return cast(T, (await self._asteps([step]))[0])
+    def _aone(self, step: Step[T]) -> Awaitable[T]:
+        # Not a coroutine of its own: the hottest path (every async read and edit)
+        # awaits what the engine hands back, one frame fewer per layer.
+        return (self._origin or self)._arun(step)
+
+    def _arun(self, step: Step[T]) -> Awaitable[T]:
+        """One step's result (engines with a faster path for a lone step override it)."""
+        return _first(self._aexecute([step]))
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run LangGraph store operations, in order, in one transaction."""
@@ -237,16 +243,21 @@ class SQLStore(HistoryMixin, BaseStore):
             self._one(touch[1])
         return result
 
-    async def _aread(
+    def _aread(
         self, read: Step[T], namespace: Namespace, key: str, *, first: bool = False
-    ) -> T:
+    ) -> Awaitable[T]:
         touch = self._touch(namespace, key)
         if touch is not None and self.dialect == "postgres":  # as ``_read``: one statement
             read, touch = touching(read, touch[1]), None
         if first:
             read = replace(read, first=True)
+        if touch is None:
+            return self._aone(read)  # (no coroutine of its own: see ``_aone``)
+        return self._aread_touching(read, touch)
+
+    async def _aread_touching(self, read: Step[T], touch: tuple[Step[bool], Step[None]]) -> T:
         result = await self._aone(read)
-        if touch is not None and result is not None and await self._aone(touch[0]):
+        if result is not None and await self._aone(touch[0]):
             await self._aone(touch[1])  # SQLite, only when stale (as ``_read``)
         return result
 
@@ -634,3 +645,7 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``prune_history``."""
         step = prune(self.dialect, self.retention)
         return 0 if step is None else await self._aone(step)
+
+
+async def _first(results: Awaitable[list[Any]]) -> Any:
+    return (await results)[0]

@@ -30,12 +30,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
 
 from deepmemory.stores._sql import Row, Step
+
+T = TypeVar("T")
 
 # Calls a runner takes at once: large enough to amortise a round trip, small enough
 # that one slow batch does not hold many callers.
@@ -108,6 +110,70 @@ def _same(step: Step[Any]) -> Any:
     return key
 
 
+@dataclass(slots=True)
+class _Unit:
+    """One statement sent: a job's own, or one answering several jobs' reads."""
+
+    step: Step[Any]
+    jobs: list[_Job]
+    merged: bool = False
+
+    def rows(self, rows: list[Row]) -> list[tuple[_Job, list[Row]]]:
+        if not self.merged:
+            return [(self.jobs[0], rows)]
+        by_job: list[list[Row]] = [[] for _ in self.jobs]
+        for row in rows:  # (ordinality, *the read's own columns)
+            by_job[row[0] - 1].append(row[1:])
+        return list(zip(self.jobs, by_job, strict=True))
+
+
+def _units(jobs: list[_Job]) -> list[_Unit]:
+    """Reads that differ only in their ``merge_by`` parameters run as one statement.
+
+    ``SELECT ... FROM unnest(the parameters' arrays) WITH ORDINALITY CROSS JOIN LATERAL
+    (the read, each parameter taken from its row)``: one statement instead of many,
+    and each job gets exactly the rows its own statement would have returned.
+    """
+    units: list[_Unit] = []
+    groups: dict[Any, list[_Job]] = {}
+    for job in jobs:
+        by = job.step.merge_by
+        if not by:
+            units.append(_Unit(job.step, [job]))
+            continue
+        sql, params = job.step.query
+        try:
+            group = (sql, by, *sorted((k, v) for k, v in params.items() if k not in by))
+            hash(group)
+        except TypeError:
+            units.append(_Unit(job.step, [job]))
+            continue
+        groups.setdefault(group, []).append(job)
+    for group_jobs in groups.values():
+        first = group_jobs[0].step
+        if len(group_jobs) == 1:
+            units.append(_Unit(first, group_jobs))
+            continue
+        sql, params = first.query
+        by = first.merge_by
+        merged = {k: v for k, v in params.items() if k not in by}
+        for name in by:
+            sql = sql.replace(f"%({name})s", f"_q._{name}")
+            merged[f"_{name}"] = [str(job.step.query[1][name]) for job in group_jobs]
+        arrays = ", ".join(f"CAST(%(_{name})s AS text[])" for name in by)
+        columns = ", ".join(f"_{name}" for name in by)
+        sql = (
+            f"SELECT _q._i, _s.* FROM unnest({arrays}) WITH ORDINALITY AS _q({columns}, _i) "
+            f"CROSS JOIN LATERAL ({sql}) AS _s"
+        )
+        units.append(_Unit(Step((sql, merged), _no_finish), group_jobs, merged=True))
+    return units
+
+
+def _no_finish(rows: list[Row]) -> None:
+    raise AssertionError("a merged read's rows go to its jobs")  # pragma: no cover
+
+
 def _lock_order(job: _Job) -> tuple[str, str]:
     params = job.step.query[1]
     return str(params.get("ns", "")), str(params.get("key", ""))
@@ -178,15 +244,19 @@ async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes
         await _alone(conn, jobs[0])
         return
     if writes:
-        jobs = sorted(jobs, key=_lock_order)
+        units = [_Unit(job.step, [job]) for job in sorted(jobs, key=_lock_order)]
+    else:
+        units = _units(jobs)
     try:
-        results = await _pipelined(conn, [job.step for job in jobs], writes)
+        results = await _pipelined(conn, [unit.step for unit in units], writes)
     except psycopg.Error:
         # Rolled back: each statement again on its own, for its own result or error.
         for job in jobs:
             await _alone(conn, job)
         return
-    await _hand_out(list(zip(jobs, results, strict=True)))
+    await _hand_out(
+        [pair for unit, rows in zip(units, results, strict=True) for pair in unit.rows(rows)]
+    )
 
 
 class Coalescer:
@@ -206,9 +276,9 @@ class Coalescer:
         self._queued_reads: dict[Any, _Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # strong references while running
 
-    async def run(self, step: Step[Any]) -> Any:
-        """Run ``step`` with whatever else is queued; its result as if run alone."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    def submit(self, step: Step[T]) -> asyncio.Future[T]:
+        """Queue ``step`` to run with whatever else is queued; its result as if run alone."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         same = None if step.write else _same(step)
         queued = None if same is None else self._queued_reads.get(same)
         if queued is not None:
@@ -219,7 +289,7 @@ class Coalescer:
             if same is not None:
                 self._queued_reads[same] = job
             self._start()
-        return await future
+        return future
 
     def _start(self) -> None:
         # A runner more only for work the running ones cannot take in their next batch:

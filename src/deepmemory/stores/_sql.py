@@ -100,6 +100,10 @@ class Step(Generic[T]):
     # together (``_coalesce``), its result is handed out before the others', so that
     # write is on its way while they are handled.
     first: bool = False
+    # A read of one file whose calls differ only in these parameters (each a text, or
+    # cast from text where the statement uses it): concurrent ones run as one
+    # statement, one row of parameters each (``_coalesce``). Only for a plain SELECT.
+    merge_by: tuple[str, ...] = ()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -121,8 +125,10 @@ def _step(
     write: bool = False,
     custom_plan: bool = False,
     then: Callable[[list[Row]], Sequence[Query]] | None = None,
+    merge_by: tuple[str, ...] = (),
 ) -> Step[T]:
-    return Step(_render(dialect, sql, params), finish, write, then, custom_plan)
+    query = _render(dialect, sql, params)
+    return Step(query, finish, write, then, custom_plan, merge_by=merge_by)
 
 
 # -- namespaces, key ranges, derived columns ------------------------------------------
@@ -567,7 +573,17 @@ def select_file(
     params: dict[str, Any] = {"ns": encode_namespace(namespace), "key": key}
     sql = "SELECT value, version FROM deepmemory_items WHERE namespace = :ns AND key = :key"
     sql += _fresh(dialect, fresh, params)
-    return _step(dialect, sql, params, lambda rows: _stored_file(dialect, rows))
+    finish = lambda rows: _stored_file(dialect, rows)  # noqa: E731
+    return _step(dialect, sql, params, finish, merge_by=_by_file(params))
+
+
+def _by_file(params: dict[str, Any]) -> tuple[str, ...]:
+    """What a plain read of one file merges by (``Step.merge_by``).
+
+    The key and, with an expiry, the cutoff (each call takes its own); never the
+    namespace, so one statement answers one tenant's calls only.
+    """
+    return ("key", "fresh") if "fresh" in params else ("key",)
 
 
 def _storable(dialect: Dialect, file: StoredFile) -> StoredFile:

@@ -28,9 +28,9 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
@@ -51,6 +51,8 @@ from deepmemory.stores._coalesce import RETRIED, RETRIES, Coalescer, backoff, ru
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
+
+T = TypeVar("T")
 
 # Seconds to wait for a connection from the pool before raising ``PoolBusyError``.
 POOL_TIMEOUT = 30.0
@@ -259,12 +261,18 @@ class PostgresStore(SQLStore):
         with self._lock:
             self._written = max(0, self._written - written)
 
+    def _arun(self, step: Step[T]) -> Awaitable[T]:
+        if step.custom_plan:
+            return super()._arun(step)
+        # With whatever else this loop is running (``_coalesce``); a search, whose time
+        # grows with the memory, runs on a connection of its own (``_aexecute``).
+        self._check_open()
+        return self._coalescer().submit(step)
+
     async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
         self._check_open()  # a runner may hold a connection past close()
         if len(steps) == 1 and not steps[0].custom_plan:
-            # With whatever else this loop is running (``_coalesce``); a search, whose
-            # time grows with the memory, runs on a connection of its own.
-            return [await self._coalescer().run(steps[0])]
+            return [await self._arun(steps[0])]
         async with self._aconnection() as conn:
             for attempt in range(RETRIES + 1):
                 try:
