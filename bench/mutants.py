@@ -187,8 +187,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "coalescing: reads of different windows merge without their window",
         "src/deepmemory/stores/_lines.py",
-        'merge_by=(*_by_file(params), "first", "last")',
-        "merge_by=_by_file(params)",
+        'merge = Merge((*_by_file(params), "first", "last"))',
+        "merge = Merge(_by_file(params))",
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(
@@ -196,6 +196,20 @@ MUTANTS: list[Mutant] = [
         "src/deepmemory/stores/_sql.py",
         'return ("key", "fresh") if "fresh" in params else ("key",)',
         'return ("key",)',
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "coalescing: merged compare-and-swap writes skip the version check",
+        "src/deepmemory/stores/_sql.py",
+        '"WHERE namespace = :ns AND key = _q._key AND version = CAST(_q._expected AS bigint) "',
+        '"WHERE namespace = :ns AND key = _q._key "',
+        ("tests/stores/test_coalescing.py",),
+    ),
+    Mutant(
+        "coalescing: merged writes record each revision under another file's number",
+        "src/deepmemory/stores/_revisions.py",
+        '"RETURNING key AS _hkey, revision AS _head"',
+        '"RETURNING key AS _hkey, 1 AS _head"',
         ("tests/stores/test_coalescing.py",),
     ),
 ]

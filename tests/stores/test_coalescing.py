@@ -233,6 +233,73 @@ def test_concurrent_reads_of_many_files_run_as_one_statement(
 
 
 @pytest.mark.postgres
+def test_concurrent_compare_and_swap_writes_run_as_one_statement(make_store, monkeypatch) -> None:
+    """Compare-and-swap writes of different files, one statement: each lands only on its
+    own expected version, gets its own new version and records its own revision."""
+    from deepmemory.backends.protocol import Author
+    from deepmemory.stores import _coalesce
+
+    store = make_store("postgres")
+    keys = [f"/w/f{k}.md" for k in range(6)]
+    for key in keys:
+        store.file_put(NS, key, StoredFile(f"{key} v1\n", "utf-8", "t", "t"), expected_version=None)
+    versions = {key: store.file_get(NS, key).version for key in keys}
+    stale = keys[-1]  # another writer got there first: its CAS below must not land
+    store.file_put(NS, stale, StoredFile("moved on\n", "utf-8", "t", "t"), expected_version=None)
+    sent: list[tuple[int, bool]] = []
+    pipelined = _coalesce._pipelined
+
+    async def counting(conn, steps, transaction):
+        sent.append((len(steps), transaction))
+        return await pipelined(conn, steps, transaction)
+
+    monkeypatch.setattr(_coalesce, "_pipelined", counting)
+    alone = _coalesce._alone
+
+    async def retried(conn, job):  # the merged statement failed: each ran on its own
+        sent.append((-1, False))
+        await alone(conn, job)
+
+    monkeypatch.setattr(_coalesce, "_alone", retried)
+    author = Author("thread-9", "user-9", None)
+
+    async def run() -> list[int | None]:
+        return await asyncio.gather(
+            *(
+                store.afile_put(
+                    NS,
+                    key,
+                    StoredFile(f"{key} v2\n", "utf-8", "t", f"m{k}"),
+                    expected_version=versions[key],
+                    author=author,
+                    op="edit",
+                )
+                for k, key in enumerate(keys)
+            )
+        )
+
+    results = asyncio.run(run())
+    # Six writes, one statement, one transaction, none run again on its own.
+    assert sent == [(1, True)], sent
+    assert results[-1] is None
+    assert store.file_get(NS, stale).content == "moved on\n"
+    for k, (key, version) in enumerate(zip(keys[:-1], results[:-1], strict=True)):
+        file = store.file_get(NS, key)
+        assert version is not None and version > versions[key]
+        assert (file.content, file.version, file.modified_at) == (f"{key} v2\n", version, f"m{k}")
+        newest = max(store.history(NS, key), key=lambda r: r.number)
+        assert (newest.op, newest.thread_id, newest.user) == ("edit", "thread-9", "user-9")
+        assert newest.size == len(f"{key} v2\n")
+        assert store.revision(NS, key, newest.number).content == f"{key} v2\n"
+    assert [r.op for r in store.history(NS, stale)] != []
+    assert all(
+        store.revision(NS, stale, r.number).content != f"{stale} v2\n"
+        for r in store.history(NS, stale)
+    )
+    assert len({*results[:-1]}) == len(keys) - 1  # each its own new version
+
+
+@pytest.mark.postgres
 def test_thousands_of_concurrent_store_calls_share_a_small_pool(pg_url, monkeypatch) -> None:
     """Every LangGraph call at once on two connections: no call waits for a connection
     that a runner waiting for another one holds (that ends in ``PoolTimeout``)."""

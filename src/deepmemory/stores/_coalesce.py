@@ -127,47 +127,66 @@ class _Unit:
         return list(zip(self.jobs, by_job, strict=True))
 
 
-def _units(jobs: list[_Job]) -> list[_Unit]:
-    """Reads that differ only in their ``merge_by`` parameters run as one statement.
+def _units(jobs: list[_Job], writes: bool) -> list[_Unit]:
+    """The statements that answer ``jobs``: steps that can (``Step.merge``) run together.
 
-    ``SELECT ... FROM unnest(the parameters' arrays) WITH ORDINALITY CROSS JOIN LATERAL
-    (the read, each parameter taken from its row)``: one statement instead of many,
-    and each job gets exactly the rows its own statement would have returned.
+    Reads differing only in their ``Merge.by`` parameters become ``SELECT ... FROM
+    unnest(the parameters' arrays) WITH ORDINALITY CROSS JOIN LATERAL (the read, each
+    parameter taken from its row)``; writes with a many-row statement (a compare-and-
+    swap) run it, once per group, where the group's first write stood. A file written
+    twice in one batch keeps its writes apart, in order.
     """
-    units: list[_Unit] = []
+    keys: dict[str, int] = {}
+    if writes:
+        for job in jobs:
+            key = str(job.step.query[1].get("key"))
+            keys[key] = keys.get(key, 0) + 1
+    slots: list[_Unit | list[_Job]] = []
     groups: dict[Any, list[_Job]] = {}
     for job in jobs:
-        by = job.step.merge_by
-        if not by:
-            units.append(_Unit(job.step, [job]))
+        merge = job.step.merge
+        if merge is None or (
+            writes and (merge.sql is None or keys[str(job.step.query[1].get("key"))] > 1)
+        ):
+            slots.append(_Unit(job.step, [job]))
             continue
         sql, params = job.step.query
         try:
-            group = (sql, by, *sorted((k, v) for k, v in params.items() if k not in by))
+            group = (sql, merge, *sorted((k, v) for k, v in params.items() if k not in merge.by))
             hash(group)
-        except TypeError:
-            units.append(_Unit(job.step, [job]))
+        except TypeError:  # an unhashable or unorderable parameter: on its own
+            slots.append(_Unit(job.step, [job]))
             continue
-        groups.setdefault(group, []).append(job)
-    for group_jobs in groups.values():
-        first = group_jobs[0].step
-        if len(group_jobs) == 1:
-            units.append(_Unit(first, group_jobs))
-            continue
-        sql, params = first.query
-        by = first.merge_by
-        merged = {k: v for k, v in params.items() if k not in by}
+        if group not in groups:
+            groups[group] = []
+            slots.append(groups[group])
+        groups[group].append(job)
+    return [slot if isinstance(slot, _Unit) else _merged(slot) for slot in slots]
+
+
+def _merged(jobs: list[_Job]) -> _Unit:
+    first = jobs[0].step
+    if len(jobs) == 1:
+        return _Unit(first, jobs)
+    assert first.merge is not None
+    sql, params = first.query
+    by = first.merge.by
+    merged = {k: v for k, v in params.items() if k not in by}
+    for name in by:
+        values = (job.step.query[1][name] for job in jobs)
+        merged[f"_{name}"] = [None if v is None else str(v) for v in values]
+    if first.merge.sql is not None:
+        sql = first.merge.sql
+    else:
         for name in by:
             sql = sql.replace(f"%({name})s", f"_q._{name}")
-            merged[f"_{name}"] = [str(job.step.query[1][name]) for job in group_jobs]
         arrays = ", ".join(f"CAST(%(_{name})s AS text[])" for name in by)
         columns = ", ".join(f"_{name}" for name in by)
         sql = (
             f"SELECT _q._i, _s.* FROM unnest({arrays}) WITH ORDINALITY AS _q({columns}, _i) "
             f"CROSS JOIN LATERAL ({sql}) AS _s"
         )
-        units.append(_Unit(Step((sql, merged), _no_finish), group_jobs, merged=True))
-    return units
+    return _Unit(Step((sql, merged), _no_finish, first.write), jobs, merged=True)
 
 
 def _no_finish(rows: list[Row]) -> None:
@@ -243,10 +262,7 @@ async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes
     if len(jobs) == 1:
         await _alone(conn, jobs[0])
         return
-    if writes:
-        units = [_Unit(job.step, [job]) for job in sorted(jobs, key=_lock_order)]
-    else:
-        units = _units(jobs)
+    units = _units(sorted(jobs, key=_lock_order) if writes else jobs, writes)
     try:
         results = await _pipelined(conn, [unit.step for unit in units], writes)
     except psycopg.Error:

@@ -22,6 +22,7 @@ from deepmemory.backends.protocol import LineWindow, Namespace
 from deepmemory.stores._sql import (
     FILE_TEXT,
     Dialect,
+    Merge,
     Row,
     Step,
     _by_file,
@@ -83,7 +84,8 @@ def select_lines(
             return LineWindow(lines[offset : offset + limit], len(lines), int(size))
         return LineWindow(list(window or []), int(count), int(size))
 
-    return _step(dialect, sql, params, finish_pg, merge_by=(*_by_file(params), "first", "last"))
+    merge = Merge((*_by_file(params), "first", "last"))
+    return _step(dialect, sql, params, finish_pg, merge=merge)
 
 
 @functools.cache

@@ -28,6 +28,7 @@ deleted file's last content stays restorable until the file is written again or
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,14 +39,18 @@ from deepmemory.backends._text import file_from_value
 from deepmemory.backends.protocol import Author, Namespace, Revision, RevisionOp, StoredFile
 from deepmemory.errors import ConfigError
 from deepmemory.stores._sql import (
+    CAS_ROW,
+    SELECT_VERSIONS,
     TEXT_PARAM,
     TIME_PARAM,
     Dialect,
+    Merge,
     Row,
     Step,
     _decode_value,
     _render,
     _step,
+    cas_many,
     encode_namespace,
 )
 
@@ -171,7 +176,9 @@ def record_write(
                 f"AND ({expired})"
             )
             parts.append(f"p AS ({_render(dialect, prune, {})[0]})")
-        return Step((f"WITH {', '.join(parts)} SELECT version FROM w", params), step.finish, True)
+        sql = f"WITH {', '.join(parts)} SELECT version FROM w"
+        merge = None if step.merge is None else _recorded_many(retention)
+        return Step((sql, params), step.finish, True, merge=merge)
     where = "WHERE namespace = :ns AND key = :key"
     follow = [
         (f"{_HEAD_INSERT} VALUES (:ns, :key, 1) {_BUMP}", params),
@@ -183,6 +190,31 @@ def record_write(
     if expired:
         follow.append((f"DELETE FROM deepmemory_revisions {where} AND ({expired})", params))
     return Step((sql, params), step.finish, True, lambda rows: follow if rows else [])
+
+
+@functools.cache
+def _recorded_many(retention: Retention) -> Merge:
+    """PostgreSQL: concurrent compare-and-swap writes in one statement (``cas_many``).
+
+    Each records its revision as ``record_write`` does.
+    """
+    head = (
+        f"{_HEAD_INSERT} SELECT CAST(:ns AS text), w.key, 1 FROM w {_BUMP} "
+        "RETURNING key AS _hkey, revision AS _head"
+    )
+    revision = (
+        f"INSERT INTO deepmemory_revisions ({_COLUMNS}) SELECT CAST(:ns AS text), w.key, "
+        "_head, CAST(:rev_op AS text), w.value, w.size, CAST(w._rev_now AS timestamptz), "
+        f"{_author_values('postgres')} FROM w JOIN head ON _hkey = w.key"
+    )
+    ctes = f", head AS ({head}), r AS ({revision})"
+    expired = _expired("postgres", retention, "_head")
+    if expired:
+        ctes += (
+            ", p AS (DELETE FROM deepmemory_revisions USING head WHERE namespace = :ns "
+            f"AND key = _hkey AND ({expired}))"
+        )
+    return Merge((*CAS_ROW, "rev_now"), cas_many(SELECT_VERSIONS, ("rev_now",), ctes))
 
 
 def record_delete(

@@ -100,10 +100,23 @@ class Step(Generic[T]):
     # together (``_coalesce``), its result is handed out before the others', so that
     # write is on its way while they are handled.
     first: bool = False
-    # A read of one file whose calls differ only in these parameters (each a text, or
-    # cast from text where the statement uses it): concurrent ones run as one
-    # statement, one row of parameters each (``_coalesce``). Only for a plain SELECT.
-    merge_by: tuple[str, ...] = ()
+    # How concurrent calls of this kind run as one statement (``_coalesce``), if they can.
+    merge: Merge | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Steps that differ only in the parameters ``by`` run as one statement.
+
+    Each step is one row of those parameters, passed as text arrays (the statement
+    casts them where it needs another type; ``NULL`` stays ``NULL``). ``sql`` is the
+    statement for many rows, taking ``:_<name>`` arrays and returning the row's
+    ordinal first; ``None``: the step is a plain ``SELECT``, run once per row
+    (``CROSS JOIN LATERAL``). Either way each step gets exactly its own rows.
+    """
+
+    by: tuple[str, ...]
+    sql: str | None = None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -125,10 +138,9 @@ def _step(
     write: bool = False,
     custom_plan: bool = False,
     then: Callable[[list[Row]], Sequence[Query]] | None = None,
-    merge_by: tuple[str, ...] = (),
+    merge: Merge | None = None,
 ) -> Step[T]:
-    query = _render(dialect, sql, params)
-    return Step(query, finish, write, then, custom_plan, merge_by=merge_by)
+    return Step(_render(dialect, sql, params), finish, write, then, custom_plan, merge=merge)
 
 
 # -- namespaces, key ranges, derived columns ------------------------------------------
@@ -574,11 +586,11 @@ def select_file(
     sql = "SELECT value, version FROM deepmemory_items WHERE namespace = :ns AND key = :key"
     sql += _fresh(dialect, fresh, params)
     finish = lambda rows: _stored_file(dialect, rows)  # noqa: E731
-    return _step(dialect, sql, params, finish, merge_by=_by_file(params))
+    return _step(dialect, sql, params, finish, merge=Merge(_by_file(params)))
 
 
 def _by_file(params: dict[str, Any]) -> tuple[str, ...]:
-    """What a plain read of one file merges by (``Step.merge_by``).
+    """What a plain read of one file merges by (``Merge.by``).
 
     The key and, with an expiry, the cutoff (each call takes its own); never the
     namespace, so one statement answers one tenant's calls only.
@@ -611,7 +623,53 @@ def write_file(
             f"{_NOW[dialect]}, version = {_NEXT_VERSION[dialect]}, {_FILE_COLUMNS} "
             f"WHERE namespace = :ns AND key = :key AND version = :expected RETURNING {WRITTEN}"
         )
+        finish = lambda rows: int(rows[0][0]) if rows else None  # noqa: E731
+        if dialect == "postgres":
+            merge = Merge(CAS_ROW, cas_many(SELECT_VERSIONS))
+            return _step(dialect, sql, params, finish, write=True, merge=merge)
+        return _step(dialect, sql, params, finish, write=True)
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
+
+
+# A compare-and-swap write's own parameters; concurrent ones share every other one.
+CAS_ROW = (
+    "key",
+    "value",
+    "expected",
+    "parent",
+    "encoding",
+    "size",
+    "modified_at",
+    "text_override",
+    "now",
+)
+SELECT_VERSIONS = "SELECT _i, version FROM w"
+
+
+@functools.cache
+def cas_many(tail: str, extra: tuple[str, ...] = (), ctes: str = "") -> str:
+    """PostgreSQL: compare-and-swap writes of many files of ``:ns`` in one statement.
+
+    ``WITH _q AS (the rows), w AS (UPDATE each file whose version still holds
+    RETURNING _i, key, version, value, size and the ``extra`` row columns){ctes}``,
+    then ``tail`` (which returns each written row's ``_i`` and version). As
+    ``write_file``'s compare-and-swap for each row: a file whose version moved on is
+    left alone and its row returns nothing.
+    """
+    names = CAS_ROW + extra
+    arrays = ", ".join(f"CAST(:_{name} AS text[])" for name in names)
+    columns = ", ".join(f"_{name}" for name in names)
+    returned = "".join(f", _q._{name}" for name in extra)
+    sql = (
+        f"WITH _q AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS _q({columns}, _i)), "
+        "w AS (UPDATE deepmemory_items SET value = CAST(_q._value AS jsonb), "
+        "updated_at = CAST(_q._now AS timestamptz), version = nextval('deepmemory_versions'), "
+        "parent = _q._parent, encoding = _q._encoding, size = CAST(_q._size AS bigint), "
+        "modified_at = _q._modified_at, text_override = _q._text_override FROM _q "
+        "WHERE namespace = :ns AND key = _q._key AND version = CAST(_q._expected AS bigint) "
+        f"RETURNING _q._i, key, version, value, size{returned}){ctes} {tail}"
+    )
+    return _psycopg_sql(sql)
 
 
 def write_file_unless_dir(
