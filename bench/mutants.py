@@ -212,6 +212,55 @@ MUTANTS: list[Mutant] = [
         '"RETURNING key AS _hkey, 1 AS _head"',
         ("tests/stores/test_coalescing.py",),
     ),
+    Mutant(
+        "index: a search ranks items by vectors of an older version",
+        "src/deepmemory/stores/_vectors.py",
+        "ON namespace = s.sn AND key = s.sk AND version = s.sv ",
+        "ON namespace = s.sn AND key = s.sk ",
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: deleting an item leaves its vectors (SQLite)",
+        "src/deepmemory/stores/migrations.py",
+        '"BEGIN DELETE FROM deepmemory_vectors "\n            "WHERE namespace = old.namespace AND key = old.key; END",',
+        '"BEGIN SELECT 1; END",',
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: deleting an item leaves its vectors (PostgreSQL)",
+        "src/deepmemory/stores/migrations.py",
+        '"WHERE v.namespace = g.namespace AND v.key = g.key; RETURN NULL; END $fn$",',
+        '"WHERE false; RETURN NULL; END $fn$",',
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: an item scores by its worst vector",
+        "src/deepmemory/stores/_vectors.py",
+        "AS sv, max({score}) AS score",
+        "AS sv, min({score}) AS score",
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: one embedder call per text",
+        "src/deepmemory/stores/_vectors.py",
+        "vectors = self.embeddings.embed_documents(texts) if texts else []",
+        "vectors = [v for t in texts for v in self.embeddings.embed_documents([t])]",
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: a search refreshing TTLs returns the page by last update",
+        "src/deepmemory/stores/_vectors.py",
+        "sql, then = _refreshing_page(dialect, sql, params, order)",
+        "sql, then = _refreshing_page(dialect, sql, params)",
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: PostgreSQL cosine forgets the query's norm",
+        "src/deepmemory/stores/_vectors.py",
+        '"ELSE {dot} / (v.norm * CAST(:qnorm AS float8)) END"',
+        '"ELSE {dot} / (v.norm) END"',
+        ("tests/stores/test_semantic_index.py",),
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -70,18 +71,19 @@ def _empty_schema(url: str, schema: str) -> None:
 def make_store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Callable[[str], SQLStore]]:
-    """``make_store(kind)``: a new store of that kind; every one is closed after the test."""
+    """``make_store(kind, **options)``: a new store of that kind (on the test's one
+    database); every one is closed after the test."""
     made: list[SQLStore] = []
     pg: list[tuple[str, str]] = []
 
-    def make(kind: str) -> SQLStore:
+    def make(kind: str, **options: Any) -> SQLStore:
         store: SQLStore
         if kind == "sqlite":
-            store = SQLiteStore(tmp_path / "memory.db")
+            store = SQLiteStore(tmp_path / "memory.db", **options)
         else:
             url = request.getfixturevalue("pg_url")
             schema = request.getfixturevalue("pg_schema")
-            store = PostgresStore(url, schema=schema)
+            store = PostgresStore(url, schema=schema, **options)
             pg.append((url, schema))
         made.append(store)
         return store

@@ -17,7 +17,8 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, Self, TypeVar, cast
 
-from langgraph.store.base import BaseStore, Op, PutOp, Result, TTLConfig
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import BaseStore, Op, PutOp, Result, SearchOp, TTLConfig
 
 from deepmemory import clock
 from deepmemory.backends.protocol import (
@@ -68,6 +69,7 @@ from deepmemory.stores._sql import (
     write_file_unless_dir,
 )
 from deepmemory.stores._ttl import Sweeper, sweep_expired
+from deepmemory.stores._vectors import Embedded, VectorIndex, replace_vectors, vector_search
 
 T = TypeVar("T")
 
@@ -86,6 +88,7 @@ class SQLStore(HistoryMixin, BaseStore):
     dialect: Dialect
     supports_ttl = True  # LangGraph's per-item TTL (``_ttl``)
     ttl_config: TTLConfig | None = None
+    index: VectorIndex | None = None  # LangGraph's semantic index (``_vectors``)
     _sweeper: Sweeper | None = None
     retention: Retention = Retention()
     expiry: Expiry | None = None  # set on views made by with_expiry
@@ -124,16 +127,33 @@ class SQLStore(HistoryMixin, BaseStore):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _plan(self, ops: Iterable[Op]) -> list[Step[Result]]:
-        steps = []
+    def _plan(
+        self, ops: Sequence[Op], embedded: Embedded | None = None
+    ) -> tuple[list[Step[Any]], list[int]]:
+        """The steps of ``ops`` and where each op's result is among them.
+
+        With a semantic index, ``embedded`` holds the batch's vectors: a put is
+        followed by replacing its item's vectors, a search with a query ranks by them.
+        """
+        steps: list[Step[Any]] = []
+        results = []
         epoch = clock.now().timestamp()  # one instant for the batch's TTLs
-        for op in ops:
-            step = plan_op(self.dialect, op, epoch)
+        index = (self._origin or self).index
+        for i, op in enumerate(ops):
+            query = None if embedded is None else embedded.query_vectors.get(i)
+            if index is not None and query is not None and isinstance(op, SearchOp):
+                step: Step[Any] = vector_search(self.dialect, op, query, index.distance, epoch)
+            else:
+                step = plan_op(self.dialect, op, epoch)
             if isinstance(op, PutOp):
                 # A plain put of a file is a write (or delete) of unknown authorship.
                 step = self._recorded(step, op.key, "write" if op.value is not None else "delete")
+            results.append(len(steps))
             steps.append(step)
-        return steps
+            if embedded is not None and i in embedded.put_vectors:
+                vectors = embedded.put_vectors[i]
+                steps += replace_vectors(self.dialect, op.namespace, op.key, vectors)  # type: ignore[union-attr]
+        return steps, results
 
     def _recorded(
         self,
@@ -162,12 +182,40 @@ class SQLStore(HistoryMixin, BaseStore):
         return _first(self._aexecute([step]))
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run LangGraph store operations, in order, in one transaction."""
-        return self._steps(self._plan(ops))
+        """Run LangGraph store operations, in order, in one transaction.
+
+        With ``index=``, the batch's texts are embedded first, in one call (nothing is
+        written if the embedder fails).
+        """
+        ops = list(ops)
+        index = (self._origin or self).index
+        embedded = None if index is None else index.embed(ops)
+        steps, at = self._plan(ops, embedded)
+        done = self._steps(steps)
+        return [done[i] for i in at]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Async ``batch``."""
-        return await self._asteps(self._plan(ops))
+        ops = list(ops)
+        index = (self._origin or self).index
+        embedded = None if index is None else await index.aembed(ops)
+        steps, at = self._plan(ops, embedded)
+        done = await self._asteps(steps)
+        return [done[i] for i in at]
+
+    # -- LangGraph's semantic index (``_vectors``) ----------------------------------------
+
+    @property
+    def index_config(self) -> dict[str, Any] | None:
+        """The ``index=`` config this store was opened with (``None``: no semantic index)."""
+        index = (self._origin or self).index
+        return None if index is None else index.config
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        """The embedder of ``index=`` (a LangChain ``Embeddings``), or ``None``."""
+        index = (self._origin or self).index
+        return None if index is None else index.embeddings
 
     # -- LangGraph's TTL (``_ttl``) --------------------------------------------------------
 

@@ -482,15 +482,20 @@ def _refreshing_one(dialect: Dialect, select: str, params: dict[str, Any]) -> tu
     return select, then
 
 
-def _refreshing_page(dialect: Dialect, page: str, params: dict[str, Any]) -> tuple[str, Any]:
-    """A page of items whose TTLs the read moves on (as ``_refreshing_one``)."""
+def _refreshing_page(
+    dialect: Dialect,
+    page: str,
+    params: dict[str, Any],
+    order: str = "updated_at DESC, namespace, key",
+) -> tuple[str, Any]:
+    """A page of items (in ``order``) whose TTLs the read moves on (as ``_refreshing_one``)."""
     if dialect == "postgres":
         sql = (
             f"WITH page AS ({page}), touched AS (UPDATE deepmemory_items AS t "
             "SET expires_at = :epoch + t.ttl_minutes * 60 FROM page "
             "WHERE t.namespace = page.namespace AND t.key = page.key "
             "AND t.ttl_minutes IS NOT NULL) "
-            "SELECT * FROM page ORDER BY updated_at DESC, namespace, key"
+            f"SELECT * FROM page ORDER BY {order}"
         )
         return sql, None
 

@@ -326,6 +326,33 @@ MIGRATIONS: list[Migration] = [
             "WHERE expires_at IS NOT NULL",
         ),
     ),
+    Migration(
+        "m010_vectors",
+        # LangGraph's semantic index (``_vectors``): one row per item, field and
+        # element, stamped with the item's version (a later write that does not embed
+        # leaves them unmatched). Deleting an item deletes its vectors.
+        sqlite=(
+            "CREATE TABLE deepmemory_vectors (namespace TEXT NOT NULL, key TEXT NOT NULL, "
+            "field TEXT NOT NULL, version INTEGER, embedding BLOB NOT NULL, "
+            "norm REAL NOT NULL, PRIMARY KEY (namespace, key, field)) WITHOUT ROWID",
+            "CREATE TRIGGER deepmemory_vectors_forget AFTER DELETE ON deepmemory_items "
+            "BEGIN DELETE FROM deepmemory_vectors "
+            "WHERE namespace = old.namespace AND key = old.key; END",
+        ),
+        postgres=(
+            'CREATE TABLE deepmemory_vectors (namespace text COLLATE "C" NOT NULL, '
+            'key text COLLATE "C" NOT NULL, field text NOT NULL, version bigint, '
+            "embedding real[] NOT NULL, norm double precision NOT NULL, "
+            "PRIMARY KEY (namespace, key, field))",
+            "CREATE FUNCTION deepmemory_vectors_forget() RETURNS trigger "
+            "LANGUAGE plpgsql AS $fn$ BEGIN "
+            "DELETE FROM deepmemory_vectors AS v USING gone AS g "
+            "WHERE v.namespace = g.namespace AND v.key = g.key; RETURN NULL; END $fn$",
+            "CREATE TRIGGER deepmemory_vectors_forget AFTER DELETE ON deepmemory_items "
+            "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+            "EXECUTE FUNCTION deepmemory_vectors_forget()",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (

@@ -42,7 +42,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.store.base import TTLConfig
+from langgraph.store.base import IndexConfig, TTLConfig
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from deepmemory.errors import ConfigError, DeepMemoryError
@@ -50,6 +50,7 @@ from deepmemory.stores._base import SQLStore
 from deepmemory.stores._coalesce import RETRIED, RETRIES, Coalescer, backoff, run_one
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
+from deepmemory.stores._vectors import VectorIndex
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
 
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class PostgresStore(SQLStore):
         keep_revisions: int | None = DEFAULT_KEEP_REVISIONS,
         keep_days: float | None = None,
         ttl: TTLConfig | None = None,
+        index: IndexConfig | None = None,
     ) -> None:
         """Configure the store; nothing connects until the first call.
 
@@ -112,9 +114,11 @@ class PostgresStore(SQLStore):
             keep_revisions: History retention per file, as for ``SQLiteStore``.
             keep_days: History retention in days, as for ``SQLiteStore``.
             ttl: LangGraph's TTL config, as for ``SQLiteStore``.
+            index: LangGraph's semantic index, as for ``SQLiteStore``.
         """
         self.retention = Retention(keep_revisions, keep_days)
         self.ttl_config = ttl
+        self.index = None if index is None else VectorIndex(index)
         if not isinstance(connection_string, str) or not connection_string:
             raise ConfigError(
                 "PostgresStore needs a connection string such as "

@@ -38,13 +38,14 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.store.base import TTLConfig
+from langgraph.store.base import IndexConfig, TTLConfig
 
 from deepmemory.backends._match import fullmatch
 from deepmemory.errors import ConfigError, DeepMemoryError
 from deepmemory.stores._base import SQLStore
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
+from deepmemory.stores._vectors import VectorIndex, similarity
 from deepmemory.stores.migrations import migrate_sqlite
 
 # RETURNING (3.35), generated columns (3.31), the FTS5 trigram tokenizer (3.34).
@@ -79,6 +80,7 @@ class SQLiteStore(SQLStore):
         keep_revisions: int | None = DEFAULT_KEEP_REVISIONS,
         keep_days: float | None = None,
         ttl: TTLConfig | None = None,
+        index: IndexConfig | None = None,
     ) -> None:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -95,9 +97,13 @@ class SQLiteStore(SQLStore):
             ttl: LangGraph's ``TTLConfig``: ``default_ttl`` (minutes) for puts that
                 give none, ``refresh_on_read`` (default true) and
                 ``sweep_interval_minutes`` for ``start_ttl_sweeper()``.
+            index: LangGraph's ``IndexConfig`` (``dims``, ``embed``, ``fields``,
+                ``distance_type``): puts embed those fields and
+                ``search(query=...)`` ranks by similarity (``_vectors``).
         """
         self.retention = Retention(keep_revisions, keep_days)
         self.ttl_config = ttl
+        self.index = None if index is None else VectorIndex(index)
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise ConfigError(
                 f"SQLiteStore needs SQLite {'.'.join(map(str, MIN_SQLITE_VERSION))} or newer; "
@@ -158,6 +164,7 @@ class SQLiteStore(SQLStore):
                 conn.close()
             raise ConfigError(f"Cannot open SQLite database {str(self.path)!r}: {exc}.") from exc
         conn.create_function("regexp", 2, _regexp, deterministic=True)
+        conn.create_function("deepmemory_similarity", 5, similarity, deterministic=True)
         return conn
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
