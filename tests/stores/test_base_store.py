@@ -313,6 +313,36 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
         assert _rows(store, ("ttl", "c")) == 2  # p and live: a live TTL is kept
 
 
+def test_async_code_awaits_the_sweeper_as_on_langgraph_async_stores(store):
+    """``await store.start_ttl_sweeper()`` / ``await store.stop_ttl_sweeper()``."""
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+
+    config = {"default_ttl": 1, "sweep_interval_minutes": 0.001}
+    ttl_store = _ttl_store(store, config)
+
+    async def run(clock: ManualClock) -> tuple[object, bool, bool]:
+        await ttl_store.aput(("cfg",), "k", {"v": 1})
+        clock.advance(timedelta(minutes=2))
+        started = await ttl_store.start_ttl_sweeper()
+        for _ in range(200):
+            if _rows(store, ("cfg",)) == 0:
+                break
+            await asyncio.sleep(0.025)
+        stopped = await ttl_store.stop_ttl_sweeper(timeout=5)
+        return started, stopped, await ttl_store.stop_ttl_sweeper()
+
+    try:
+        with use_clock(ManualClock()) as clock:
+            started, stopped, again = asyncio.run(run(clock))
+        assert _rows(store, ("cfg",)) == 0
+        assert stopped is True and again is True
+        assert started.done()  # the sweeper's future: done once it stopped
+    finally:
+        ttl_store.close()
+
+
 def test_the_ttl_config_sets_defaults_and_the_sweeper(store):
     from datetime import timedelta
 

@@ -13,7 +13,6 @@ import asyncio
 import copy
 import weakref
 from collections.abc import Awaitable, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, Self, TypeVar, cast
 
@@ -68,7 +67,7 @@ from deepmemory.stores._sql import (
     write_file,
     write_file_unless_dir,
 )
-from deepmemory.stores._ttl import Sweeper, sweep_expired
+from deepmemory.stores._ttl import Stopped, Sweeper, SweeperFuture, finished, sweep_expired
 from deepmemory.stores._vectors import Embedded, VectorIndex, replace_vectors, vector_search
 
 T = TypeVar("T")
@@ -227,29 +226,32 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``sweep_ttl``."""
         return await self._aone(sweep_expired(self.dialect, clock.now().timestamp()))
 
-    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> Future[None]:
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> SweeperFuture:
         """Sweep expired items in a daemon thread, every ``sweep_interval_minutes``.
 
         The interval defaults to the ``ttl=`` config's ``sweep_interval_minutes``. The
         thread runs until ``stop_ttl_sweeper()`` or ``close()``. Returns a future done
         when it stops (at once if no interval is set); while one runs, its future.
+        Async code may ``await store.start_ttl_sweeper()``, as with LangGraph's async
+        stores: the sweeper is the same thread.
         """
         origin = self._origin or self
         minutes = sweep_interval_minutes or (origin.ttl_config or {}).get("sweep_interval_minutes")
         if origin._sweeper is not None and not origin._sweeper.done.done():
             return origin._sweeper.done
         if not minutes:
-            done: Future[None] = Future()
-            done.set_result(None)
-            return done
+            return finished()
         origin._sweeper = Sweeper(origin.sweep_ttl, float(minutes))
         return origin._sweeper.done
 
-    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
-        """Stop the sweeper thread; whether it stopped within ``timeout`` seconds."""
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> Stopped:
+        """Stop the sweeper thread; whether it stopped within ``timeout`` seconds.
+
+        The answer is true or false; async code may ``await`` it.
+        """
         origin = self._origin or self
         sweeper, origin._sweeper = origin._sweeper, None
-        return True if sweeper is None else sweeper.stop(timeout)
+        return Stopped(True if sweeper is None else sweeper.stop(timeout))
 
     # -- expiry (SupportsExpiry): a view of the store that leaves out expired files -------
 

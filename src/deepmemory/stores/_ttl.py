@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from typing import Any
 
@@ -36,13 +36,64 @@ def sweep_expired(dialect: Dialect, epoch: float) -> Step[int]:
     return _step(dialect, sql, params, lambda rows: len(rows), write=True)
 
 
+class SweeperFuture(Future[None]):
+    """Done when the sweeper stops; ``await``-able too.
+
+    LangGraph's async stores return a task from ``await store.start_ttl_sweeper()``;
+    awaiting this future returns it at once (the sweeper is already running).
+    """
+
+    def __await__(self) -> Generator[Any, None, SweeperFuture]:
+        return self._itself().__await__()
+
+    async def _itself(self) -> SweeperFuture:
+        return self
+
+
+class Stopped:
+    """``stop_ttl_sweeper()``'s answer: whether the sweeper stopped in time.
+
+    True or false as a bool, and ``await``-able to that bool (LangGraph's async stores).
+    """
+
+    __slots__ = ("stopped",)
+
+    def __init__(self, stopped: bool) -> None:
+        self.stopped = stopped
+
+    def __bool__(self) -> bool:
+        return self.stopped
+
+    def __eq__(self, other: object) -> bool:
+        return self.stopped == (other.stopped if isinstance(other, Stopped) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.stopped)
+
+    def __repr__(self) -> str:
+        return repr(self.stopped)
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        return self._value().__await__()
+
+    async def _value(self) -> bool:
+        return self.stopped
+
+
+def finished() -> SweeperFuture:
+    """The future of a sweeper that never started (no interval)."""
+    done = SweeperFuture()
+    done.set_result(None)
+    return done
+
+
 class Sweeper:
     """A daemon thread calling ``sweep`` every ``minutes`` until stopped."""
 
     def __init__(self, sweep: Callable[[], int], minutes: float) -> None:
         self._sweep, self._seconds = sweep, minutes * 60
         self._stop = threading.Event()
-        self.done: Future[None] = Future()
+        self.done = SweeperFuture()
         self._thread = threading.Thread(target=self._run, name="deepmemory-ttl", daemon=True)
         self._thread.start()
 
