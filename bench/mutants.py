@@ -261,6 +261,13 @@ MUTANTS: list[Mutant] = [
         '"ELSE {dot} / (v.norm) END"',
         ("tests/stores/test_semantic_index.py",),
     ),
+    Mutant(
+        "ttl: a PostgreSQL search does not move its items' expiry on",
+        "src/deepmemory/stores/_sql.py",
+        '"SET expires_at = :epoch + t.ttl_minutes * 60 FROM page "',
+        '"SET expires_at = t.expires_at FROM page "',
+        ("tests/stores/test_base_store.py",),
+    ),
 ]
 
 

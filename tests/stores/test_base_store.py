@@ -303,6 +303,8 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
         store.put(("ttl", "c"), "p", {"v": 5}, ttl=10)
         clock.advance(timedelta(minutes=8))
         assert {i.key for i in asyncio.run(store.asearch(("ttl", "c")))} == {"s", "p"}
+        clock.advance(timedelta(minutes=5))  # 13 since the puts, 5 since the search
+        assert {i.key for i in store.search(("ttl", "c"), refresh_ttl=False)} == {"s", "p"}
         store.put(("ttl", "c"), "p", {"v": 6})
         clock.advance(timedelta(minutes=30))
         assert {i.key for i in store.search(("ttl", "c"))} == {"p"}
