@@ -44,6 +44,28 @@ def pg_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def pgvector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server with pgvector, from the ``pgserver`` package (a dev
+    dependency), started in a temporary folder for this session.
+
+    The machine's own server has no pgvector; this one lets the approximate (HNSW)
+    path run. Skipped locally without ``pgserver``; under ``CI=true`` a failure.
+    """
+    try:
+        import pgserver
+    except ImportError as exc:
+        reason = f"pgserver is not installed ({exc}): pip install -e '.[dev]'"
+        if _in_ci():
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
 def pg_schema(pg_url: str) -> Iterator[str]:
     """A schema of its own for this test session."""
     schema = f"deepmemory_test_{uuid.uuid4().hex[:12]}"
@@ -75,11 +97,17 @@ def make_store(
     database); every one is closed after the test."""
     made: list[SQLStore] = []
     pg: list[tuple[str, str]] = []
+    vector_schema = f"t_{uuid.uuid4().hex[:12]}"  # this test's, on the pgvector server
+    dropped: list[tuple[str, str]] = []
 
     def make(kind: str, **options: Any) -> SQLStore:
         store: SQLStore
         if kind == "sqlite":
             store = SQLiteStore(tmp_path / "memory.db", **options)
+        elif kind == "pgvector":  # a server of its own, with pgvector (``pgvector_url``)
+            url = request.getfixturevalue("pgvector_url")
+            store = PostgresStore(url, schema=vector_schema, **options)
+            dropped.append((url, vector_schema))
         else:
             url = request.getfixturevalue("pg_url")
             schema = request.getfixturevalue("pg_schema")
@@ -93,6 +121,8 @@ def make_store(
         store.close()
     for url, schema in set(pg):
         _empty_schema(url, schema)
+    for url, schema in set(dropped):
+        drop_schema(url, schema)
 
 
 @pytest.fixture(params=STORE_KINDS)

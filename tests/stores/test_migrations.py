@@ -146,3 +146,23 @@ def test_postgres_stores_starting_at_once_apply_each_migration_once(pg_url, fres
         conn.execute(f'SET search_path TO "{fresh_schema}"')
         rows = conn.execute("SELECT name FROM deepmemory_migrations ORDER BY name").fetchall()
     assert [r[0] for r in rows] == ALL
+
+
+@pytest.mark.postgres
+def test_a_server_without_pg_trgm_gets_every_table_and_a_grep_without_its_index(make_store):
+    """pgserver's PostgreSQL (``pgvector_url``) ships without contrib's pg_trgm."""
+    from deepmemory.backends import StoreBackend
+
+    store = make_store("pgvector")
+    backend = StoreBackend(store=store, namespace=("trgm",))
+    assert backend.write("/notes/a.md", "alpha\nneedle here\n").error is None
+    assert backend.write("/notes/b.md", "beta\n").error is None
+    matches = backend.grep("needle", "/")
+    assert [(m.path, m.line) for m in matches.matches] == [("/notes/a.md", 2)]
+    with store._connection() as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'deepmemory_items_grep' "
+            "AND schemaname = %s",
+            (store.schema,),
+        ).fetchone()
+    assert found == (0,)

@@ -19,6 +19,17 @@ from deepmemory.stores._base import SQLStore
 
 NS = ("docs",)
 DIMS = 8
+# Every engine: SQLite, PostgreSQL without pgvector (exact), PostgreSQL with it (HNSW).
+ENGINES = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("pgvector", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def letters(text: str) -> list[float]:
@@ -72,8 +83,8 @@ DOCS = {
 
 
 @pytest.mark.parametrize("distance", ["cosine", "inner_product", "l2"])
-def test_search_ranks_by_similarity_to_the_query(make_store, store_kind, distance) -> None:
-    store = indexed(make_store, store_kind, fields=["text"], distance_type=distance)
+def test_search_ranks_by_similarity_to_the_query(make_store, engine, distance) -> None:
+    store = indexed(make_store, engine, fields=["text"], distance_type=distance)
     for key, value in DOCS.items():
         store.put(NS, key, value)
     query = letters("apple")
@@ -96,8 +107,8 @@ def test_search_ranks_by_similarity_to_the_query(make_store, store_kind, distanc
     assert [i.key for i in store.search((), query="apple")] == [k for _, k in want]
 
 
-def test_fields_paths_elements_and_the_best_vector(make_store, store_kind) -> None:
-    store = indexed(make_store, store_kind, fields=["title", "notes[*].body", "meta.tag"])
+def test_fields_paths_elements_and_the_best_vector(make_store, engine) -> None:
+    store = indexed(make_store, engine, fields=["title", "notes[*].body", "meta.tag"])
     store.put(NS, "a", {"title": "kiwi", "notes": [{"body": "mango"}, {"body": "plum"}]})
     store.put(NS, "b", {"title": "grape", "meta": {"tag": "lemon"}, "notes": []})
     store.put(NS, "c", {"unrelated": "mango mango"})  # no named field: no vectors
@@ -113,8 +124,8 @@ def test_fields_paths_elements_and_the_best_vector(make_store, store_kind) -> No
     assert {(i.key, i.score) for i in store.search(NS)} == {("a", None), ("b", None), ("c", None)}
 
 
-def test_the_whole_value_by_default(make_store, store_kind) -> None:
-    store = indexed(make_store, store_kind)
+def test_the_whole_value_by_default(make_store, engine) -> None:
+    store = indexed(make_store, engine)
     store.put(NS, "k", {"a": "xyz", "n": 1})
     import json
 
@@ -123,9 +134,9 @@ def test_the_whole_value_by_default(make_store, store_kind) -> None:
     assert item.score == pytest.approx(cosine(letters(text), letters("xyz")), abs=1e-5)
 
 
-def test_put_index_false_and_per_put_fields(make_store, store_kind) -> None:
+def test_put_index_false_and_per_put_fields(make_store, engine) -> None:
     embedder = Letters()
-    store = indexed(make_store, store_kind, embed=embedder, fields=["text"])
+    store = indexed(make_store, engine, embed=embedder, fields=["text"])
     store.put(NS, "named", {"text": "aaaa", "other": "zzzz"}, index=["other"])
     store.put(NS, "hidden", {"text": "zzzz"}, index=False)
     assert [i.key for i in store.search(NS, query="zzzz")] == ["named"]
@@ -134,10 +145,8 @@ def test_put_index_false_and_per_put_fields(make_store, store_kind) -> None:
     assert ["zzzz"] in embedder.calls and ["aaaa"] not in embedder.calls
 
 
-def test_an_update_re_embeds_and_a_write_that_does_not_embed_unranks(
-    make_store, store_kind
-) -> None:
-    store = indexed(make_store, store_kind, fields=["text"])
+def test_an_update_re_embeds_and_a_write_that_does_not_embed_unranks(make_store, engine) -> None:
+    store = indexed(make_store, engine, fields=["text"])
     store.put(NS, "k", {"text": "apple"})
     store.put(NS, "other", {"text": "apple"})
     store.put(NS, "k", {"text": "zebra"})
@@ -146,15 +155,15 @@ def test_an_update_re_embeds_and_a_write_that_does_not_embed_unranks(
     assert second.score == pytest.approx(cosine(letters("apple"), letters("zebra")), abs=1e-5)
     # The same database opened without an index writes the item: its old vectors no
     # longer describe it, so it leaves the ranking until it is embedded again.
-    plain = make_store(store_kind)
+    plain = make_store(engine)
     plain.put(NS, "k", {"text": "apple"})
     assert [i.key for i in store.search(NS, query="zebra")] == ["other"]
     store.put(NS, "k", {"text": "zebra"})
     assert store.search(NS, query="zebra")[0].key == "k"
 
 
-def test_deleting_an_item_deletes_its_vectors(make_store, store_kind) -> None:
-    store = indexed(make_store, store_kind, fields=["parts[*]"])
+def test_deleting_an_item_deletes_its_vectors(make_store, engine) -> None:
+    store = indexed(make_store, engine, fields=["parts[*]"])
     store.put(NS, "k", {"parts": ["a", "b", "c"]})
     store.put(NS, "keep", {"parts": ["d"]})
     assert _vector_rows(store) == 4
@@ -172,11 +181,11 @@ def _vector_rows(store: SQLStore) -> int:
         return int(conn.execute("SELECT count(*) FROM deepmemory_vectors").fetchone()[0])
 
 
-def test_one_embedder_call_per_batch(make_store, store_kind) -> None:
+def test_one_embedder_call_per_batch(make_store, engine) -> None:
     from langgraph.store.base import PutOp
 
     embedder = Letters()
-    store = indexed(make_store, store_kind, embed=embedder, fields=["text", "title"])
+    store = indexed(make_store, engine, embed=embedder, fields=["text", "title"])
     ops = [PutOp(NS, f"k{i}", {"text": f"t{i}", "title": f"h{i}"}) for i in range(5)]
     assert store.batch(ops) == [None] * 5
     assert embedder.calls == [[x for i in range(5) for x in (f"t{i}", f"h{i}")]]
@@ -184,12 +193,12 @@ def test_one_embedder_call_per_batch(make_store, store_kind) -> None:
     assert embedder.calls[-1] == ["u0", "u1", "u2"]
 
 
-def test_async_embedding_functions_and_async_calls(make_store, store_kind) -> None:
+def test_async_embedding_functions_and_async_calls(make_store, engine) -> None:
     async def aembed(texts: list[str]) -> list[list[float]]:
         await asyncio.sleep(0)
         return [letters(t) for t in texts]
 
-    store = indexed(make_store, store_kind, embed=aembed, fields=["text"])
+    store = indexed(make_store, engine, embed=aembed, fields=["text"])
 
     async def run() -> list[str]:
         await store.aput(NS, "a", {"text": "apple"})
@@ -199,12 +208,12 @@ def test_async_embedding_functions_and_async_calls(make_store, store_kind) -> No
     assert asyncio.run(run()) == ["z", "a"]
 
 
-def test_a_wrong_embedder_stores_nothing(make_store, store_kind) -> None:
-    store = indexed(make_store, store_kind, embed=lambda texts: [[1.0, 2.0] for _ in texts])
+def test_a_wrong_embedder_stores_nothing(make_store, engine) -> None:
+    store = indexed(make_store, engine, embed=lambda texts: [[1.0, 2.0] for _ in texts])
     with pytest.raises(ValueError, match="dims=8"):
         store.put(NS, "k", {"text": "x"})
     assert store.get(NS, "k") is None
-    short = indexed(make_store, store_kind, embed=lambda texts: [])
+    short = indexed(make_store, engine, embed=lambda texts: [])
     with pytest.raises(ValueError, match="0 vectors for 1 texts"):
         short.put(NS, "k", {"text": "x"})
     assert short.get(NS, "k") is None
@@ -225,18 +234,46 @@ def test_index_config_errors_say_what_to_give(tmp_path, index, message) -> None:
         SQLiteStore(tmp_path / "m.db", index=index)
 
 
-def test_the_config_is_visible_as_on_langgraph_stores(make_store, store_kind) -> None:
+def test_the_config_is_visible_as_on_langgraph_stores(make_store, engine) -> None:
     embedder = Letters()
-    store = indexed(make_store, store_kind, embed=embedder, fields=["text"])
+    store = indexed(make_store, engine, embed=embedder, fields=["text"])
     assert store.index_config is not None and store.index_config["dims"] == DIMS
     assert store.embeddings is embedder
-    assert make_store(store_kind).index_config is None
+    assert make_store(engine).index_config is None
 
 
-def test_a_search_that_refreshes_ttls_keeps_the_ranking(make_store, store_kind) -> None:
-    store = indexed(make_store, store_kind, fields=["text"])
+def test_a_search_that_refreshes_ttls_keeps_the_ranking(make_store, engine) -> None:
+    store = indexed(make_store, engine, fields=["text"])
     for key, value in DOCS.items():
         store.put(NS, key, value, ttl=60)
     ranked = [i.key for i in store.search(NS, query="apple", refresh_ttl=True)]
     assert ranked == [i.key for i in store.search(NS, query="apple", refresh_ttl=False)]
     assert ranked[0] == "apple"
+
+
+@pytest.mark.postgres
+def test_with_pgvector_a_search_reads_the_hnsw_index(make_store) -> None:
+    import time
+
+    from langgraph.store.base import PutOp, SearchOp
+
+    from deepmemory.stores._vectors import vector_search
+
+    store = indexed(make_store, "pgvector", fields=["text"])
+    words = ["".join(chr(97 + (i * 7 + j * 3) % 26) for j in range(i % 9 + 1)) for i in range(2000)]
+    store.batch([PutOp(NS, f"k{i}", {"text": word}) for i, word in enumerate(words)])
+    assert store.search(NS, query="abab")[0].key is not None
+    assert store.ann is True
+    op = SearchOp(NS, None, 10, 0, "abab")
+    sql, params = vector_search("postgres", op, letters("abab"), "cosine", time.time(), DIMS).query
+    with store._connection() as conn:  # type: ignore[attr-defined]
+        conn.execute("ANALYZE deepmemory_vectors")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall())
+    assert f"deepmemory_vectors_hnsw_{DIMS}_cosine" in plan, plan
+    # Asked to stay exact, or on a server without pgvector, no HNSW index is used.
+    exact = make_store("pgvector", index={"dims": DIMS, "embed": Letters()}, ann=False)
+    plain = indexed(make_store, "postgres")
+    for other in (exact, plain):
+        other.put(("exact",), "k", {"text": "abab"})
+        assert other.search(("exact",), query="abab")[0].key == "k"
+        assert other.ann is False

@@ -141,7 +141,8 @@ class SQLStore(HistoryMixin, BaseStore):
         for i, op in enumerate(ops):
             query = None if embedded is None else embedded.query_vectors.get(i)
             if index is not None and query is not None and isinstance(op, SearchOp):
-                step: Step[Any] = vector_search(self.dialect, op, query, index.distance, epoch)
+                ann = index.dims if (self._origin or self)._ann_ready() else None
+                step: Step[Any] = vector_search(self.dialect, op, query, index.distance, epoch, ann)
             else:
                 step = plan_op(self.dialect, op, epoch)
             if isinstance(op, PutOp):
@@ -203,6 +204,10 @@ class SQLStore(HistoryMixin, BaseStore):
         return [done[i] for i in at]
 
     # -- LangGraph's semantic index (``_vectors``) ----------------------------------------
+
+    def _ann_ready(self) -> bool:
+        """Whether searches may use an approximate (HNSW) index (PostgreSQL overrides)."""
+        return False
 
     @property
     def index_config(self) -> dict[str, Any] | None:

@@ -23,10 +23,16 @@ store opened without ``index``) leaves them unmatched, so a search never ranks a
 by text it no longer holds, and the next embedding put replaces them. Deleting an
 item deletes its vectors (a trigger).
 
-Search is exact: every vector under the namespace prefix is scored in the database
-(PostgreSQL: SQL over ``real[]``; SQLite: a function of this module over packed
-float32), then items are filtered, ordered by score and paged. Cost grows with the
-number of vectors under the prefix, not with the store.
+Search is exact by default: every vector under the namespace prefix is scored in the
+database (PostgreSQL: SQL over ``real[]``; SQLite: a function of this module over
+packed float32), then items are filtered, ordered by score and paged. Cost grows with
+the number of vectors under the prefix, not with the store.
+
+On a PostgreSQL server with the ``vector`` extension (pgvector), the store also builds
+an HNSW index for its ``dims`` and distance (``enable_ann``) and a search takes the
+``ANN_CANDIDATES`` nearest vectors from it, then filters and pages those: approximate,
+as any HNSW search, and far cheaper on large stores. A page reaching past that many
+candidates is answered exactly.
 """
 
 from __future__ import annotations
@@ -302,26 +308,82 @@ def _nothing(rows: list[Row]) -> None:
     return None
 
 
+# pgvector: its operator class and the score (higher is closer) of each distance.
+_ANN = {
+    "cosine": ("vector_cosine_ops", "<=>", "1 - ({})"),
+    "inner_product": ("vector_ip_ops", "<#>", "-({})"),
+    "l2": ("vector_l2_ops", "<->", "-({})"),
+}
+# Nearest vectors an approximate search takes from the HNSW index (also its ef_search).
+ANN_CANDIDATES = 200
+
+
+def enable_ann(conn: Any, dims: int, distance: str) -> bool:
+    """PostgreSQL: pgvector and an HNSW index for ``dims`` and ``distance``.
+
+    Only if the server has the extension and this user may use it: whether
+    approximate search is on.
+    """
+    import psycopg
+
+    if (
+        conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        is None
+    ):
+        return False
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
+        ops = _ANN[distance][0]
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS deepmemory_vectors_hnsw_{dims}_{distance} "
+            f"ON deepmemory_vectors USING hnsw ((CAST(embedding AS public.vector({dims}))) "
+            f"public.{ops}) WHERE cardinality(embedding) = {dims}"
+        )
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
+
+
 def vector_search(
-    dialect: Dialect, op: SearchOp, query: Vector, distance: str, epoch: float
+    dialect: Dialect,
+    op: SearchOp,
+    query: Vector,
+    distance: str,
+    epoch: float,
+    ann_dims: int | None = None,
 ) -> Step[list[SearchItem]]:
     """``op``'s items ranked by their best vector's similarity to ``query``.
 
     Only items with vectors of their current version take part; ``op.filter``,
-    TTLs, ``limit`` and ``offset`` apply as in a search without a query.
+    TTLs, ``limit`` and ``offset`` apply as in a search without a query. With
+    ``ann_dims`` (PostgreSQL with pgvector) from the HNSW index's nearest vectors.
     """
     params: dict[str, Any] = {"limit": op.limit, "offset": op.offset, "epoch": epoch}
+    within = _namespace_condition(op.namespace_prefix, params, column="v.namespace")
     if dialect == "sqlite":
         params |= {"qvec": pack(query), "qnorm": norm(query), "distance": distance}
         score = "deepmemory_similarity(v.embedding, v.norm, :qvec, :qnorm, :distance)"
+        source = "deepmemory_vectors AS v"
+    elif ann_dims is not None and op.limit + op.offset <= ANN_CANDIDATES:
+        _, operator_, as_score = _ANN[distance]
+        params |= {"qvec": query, "candidates": ANN_CANDIDATES}
+        near = (
+            f"CAST(v.embedding AS public.vector({ann_dims})) OPERATOR(public.{operator_}) "
+            f"CAST(CAST(:qvec AS real[]) AS public.vector({ann_dims}))"
+        )
+        source = (
+            f"(SELECT v.namespace, v.key, v.version, {as_score.format(near)} AS score "
+            f"FROM deepmemory_vectors AS v WHERE cardinality(v.embedding) = {ann_dims} "
+            f"AND {within} ORDER BY {near} LIMIT :candidates) AS v"
+        )
+        score, within = "v.score", "TRUE"
     else:
         params |= {"qvec": query, "qnorm": norm(query)}
         score = pg_similarity(distance)
+        source = "deepmemory_vectors AS v"
     scored = (
         f"SELECT v.namespace AS sn, v.key AS sk, v.version AS sv, max({score}) AS score "
-        "FROM deepmemory_vectors AS v "
-        f"WHERE {_namespace_condition(op.namespace_prefix, params, column='v.namespace')} "
-        "GROUP BY v.namespace, v.key, v.version"
+        f"FROM {source} WHERE {within} GROUP BY v.namespace, v.key, v.version"
     )
     where = [_namespace_condition(op.namespace_prefix, params), _ALIVE]
     where += _filter_conditions(dialect, [], dict(op.filter or {}), params)

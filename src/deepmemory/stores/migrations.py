@@ -418,6 +418,22 @@ def migrate_sqlite(conn: sqlite3.Connection, *, until: str | None = None) -> lis
     return done
 
 
+def _needs_trigrams(statement: str) -> bool:
+    """A statement of the grep index (m002, m008), which needs the pg_trgm extension."""
+    return "pg_trgm" in statement or "deepmemory_items_grep" in statement
+
+
+def _has_trigrams(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server offers pg_trgm.
+
+    Nearly every one does (it ships with PostgreSQL's contrib); where it does not (a
+    minimal build), the grep index is left out and grep reads every text file of the
+    searched directory: still correct.
+    """
+    found = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+    return found.fetchone() is not None
+
+
 def postgres_search_path(schema: str) -> sql.Composed:
     """``SET search_path`` for a deepmemory schema (``public`` stays reachable for pg_trgm)."""
     return sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
@@ -460,6 +476,8 @@ def migrate_postgres(
             ).fetchone()
             if seen is None:
                 for statement in migration.postgres:
+                    if _needs_trigrams(statement) and not _has_trigrams(conn):
+                        continue  # grep scans instead of using the index (see below)
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO deepmemory_migrations (name) VALUES (%s)", (migration.name,)

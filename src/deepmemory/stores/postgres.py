@@ -50,7 +50,7 @@ from deepmemory.stores._base import SQLStore
 from deepmemory.stores._coalesce import RETRIED, RETRIES, Coalescer, backoff, run_one
 from deepmemory.stores._revisions import DEFAULT_KEEP_REVISIONS, Retention
 from deepmemory.stores._sql import Dialect, Step
-from deepmemory.stores._vectors import VectorIndex
+from deepmemory.stores._vectors import ANN_CANDIDATES, VectorIndex, enable_ann
 from deepmemory.stores.migrations import migrate_postgres, postgres_search_path
 
 T = TypeVar("T")
@@ -104,6 +104,7 @@ class PostgresStore(SQLStore):
         keep_days: float | None = None,
         ttl: TTLConfig | None = None,
         index: IndexConfig | None = None,
+        ann: bool = True,
     ) -> None:
         """Configure the store; nothing connects until the first call.
 
@@ -115,10 +116,15 @@ class PostgresStore(SQLStore):
             keep_days: History retention in days, as for ``SQLiteStore``.
             ttl: LangGraph's TTL config, as for ``SQLiteStore``.
             index: LangGraph's semantic index, as for ``SQLiteStore``.
+            ann: With ``index``, on a server with pgvector: an HNSW index and
+                approximate search (``_vectors``). ``False``: always exact.
         """
         self.retention = Retention(keep_revisions, keep_days)
         self.ttl_config = ttl
         self.index = None if index is None else VectorIndex(index)
+        # Approximate search through pgvector's HNSW, where the server has it (None:
+        # not yet looked; ``ann=False`` keeps every search exact).
+        self.ann: bool | None = None if ann else False
         if not isinstance(connection_string, str) or not connection_string:
             raise ConfigError(
                 "PostgresStore needs a connection string such as "
@@ -163,6 +169,9 @@ class PostgresStore(SQLStore):
             try:
                 with psycopg.connect(self.connection_string, autocommit=True) as conn:
                     migrate_postgres(conn, schema=self.schema)
+                    if self.index is not None and self.ann is not False:
+                        conn.execute(postgres_search_path(self.schema))
+                        self.ann = enable_ann(conn, self.index.dims, self.index.distance)
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise ConfigError(
                     f"PostgresStore could not create its tables in schema {self.schema!r}: "
@@ -171,11 +180,19 @@ class PostgresStore(SQLStore):
                 ) from exc
             self._migrated = True
 
+    def _ann_ready(self) -> bool:
+        # Known once the schema is checked (the first call): a search before that is exact.
+        return bool(self.ann)
+
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(postgres_search_path(self.schema))
+        if self.ann:  # an HNSW scan returns at most ef_search rows
+            conn.execute(f"SET hnsw.ef_search = {ANN_CANDIDATES}")
 
     async def _aconfigure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(postgres_search_path(self.schema))
+        if self.ann:
+            await conn.execute(f"SET hnsw.ef_search = {ANN_CANDIDATES}")
 
     def _pool_options(self) -> dict[str, Any]:
         return {
