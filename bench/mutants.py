@@ -268,6 +268,13 @@ MUTANTS: list[Mutant] = [
         '"SET expires_at = t.expires_at FROM page "',
         ("tests/stores/test_base_store.py",),
     ),
+    Mutant(
+        "ttl: stopping the sweeper from a coroutine blocks its event loop",
+        "src/deepmemory/stores/_ttl.py",
+        "        return Stopped(False, self, timeout)\n",
+        "        return Stopped(self.join(timeout))\n",
+        ("tests/stores/test_base_store.py",),
+    ),
 ]
 
 

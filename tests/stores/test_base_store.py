@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 
 import pytest
@@ -343,6 +344,59 @@ def test_async_code_awaits_the_sweeper_as_on_langgraph_async_stores(store):
         assert started.done()  # the sweeper's future: done once it stopped
     finally:
         ttl_store.close()
+
+
+@pytest.mark.postgres
+def test_stopping_the_sweeper_from_a_coroutine_never_blocks_its_loop(make_store):
+    """The sweeper's delete waits for a transaction this loop holds open: a blocking
+    stop would wait for the sweeper while the sweeper waits for the loop. The server
+    ends the transaction after 5 s idle, so with a blocking stop the statement after
+    it fails instead of the test hanging."""
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+
+    store = make_store("postgres", ttl={"sweep_interval_minutes": 0.001})
+
+    async def scenario(clock: ManualClock) -> bool:
+        await store.aput(("sweep",), "x", {"v": 1}, ttl=1)
+        clock.advance(timedelta(minutes=2))
+        async with store._aconnection() as conn, conn.transaction():
+            await conn.execute("SET LOCAL idle_in_transaction_session_timeout = '5s'")
+            await conn.execute("SELECT 1 FROM deepmemory_items WHERE key = 'x' FOR UPDATE")
+            store.start_ttl_sweeper()
+            for _ in range(400):  # until the sweeper's delete waits for our lock
+                async with store._aconnection() as other:
+                    waiting = await (
+                        await other.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                            "'Lock' AND query LIKE 'DELETE FROM deepmemory_items WHERE expires%'"
+                        )
+                    ).fetchone()
+                if waiting[0]:
+                    break
+                await asyncio.sleep(0.025)
+            assert waiting[0], "the sweeper never reached the locked row"
+            stopped = store.stop_ttl_sweeper()
+            await conn.execute("SELECT 1")  # the transaction is still ours
+        return await stopped
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(scenario(clock)))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with use_clock(ManualClock()) as clock:
+        # In a thread of its own: a failure there can leave a pool connection in
+        # flight that asyncio.run's teardown waits for, and this test must fail, not hang.
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(60)
+    assert outcome == [True], outcome or "the loop never finished"
+    assert _rows(store, ("sweep",)) in (0, 1)  # the last sweep ran, or stopped first
 
 
 def test_the_ttl_config_sets_defaults_and_the_sweeper(store):

@@ -252,11 +252,12 @@ class SQLStore(HistoryMixin, BaseStore):
     def stop_ttl_sweeper(self, timeout: float | None = None) -> Stopped:
         """Stop the sweeper thread; whether it stopped within ``timeout`` seconds.
 
-        The answer is true or false; async code may ``await`` it.
+        The answer is true or false; async code may ``await`` it, and a call from a
+        coroutine never blocks its event loop (``_ttl.Stopped``).
         """
         origin = self._origin or self
         sweeper, origin._sweeper = origin._sweeper, None
-        return Stopped(True if sweeper is None else sweeper.stop(timeout))
+        return Stopped(True) if sweeper is None else sweeper.stop(timeout)
 
     # -- expiry (SupportsExpiry): a view of the store that leaves out expired files -------
 

@@ -15,6 +15,7 @@ time are hidden from that view, whatever wrote them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Generator
@@ -54,29 +55,40 @@ class Stopped:
     """``stop_ttl_sweeper()``'s answer: whether the sweeper stopped in time.
 
     True or false as a bool, and ``await``-able to that bool (LangGraph's async stores).
+    Called from a coroutine, ``stop_ttl_sweeper()`` never blocks the event loop: a
+    sweep in progress may be waiting for a transaction that loop has to finish. Then
+    awaiting the answer waits for the thread in a worker thread, and its bool says
+    whether the thread has already ended.
     """
 
-    __slots__ = ("stopped",)
+    __slots__ = ("_sweeper", "_timeout", "stopped")
 
-    def __init__(self, stopped: bool) -> None:
-        self.stopped = stopped
+    def __init__(
+        self, stopped: bool, sweeper: Sweeper | None = None, timeout: float | None = None
+    ) -> None:
+        self.stopped, self._sweeper, self._timeout = stopped, sweeper, timeout
 
     def __bool__(self) -> bool:
+        if self._sweeper is not None:
+            return self._sweeper.ended()
         return self.stopped
 
     def __eq__(self, other: object) -> bool:
-        return self.stopped == (other.stopped if isinstance(other, Stopped) else other)
+        return bool(self) == (bool(other) if isinstance(other, Stopped) else other)
 
     def __hash__(self) -> int:
-        return hash(self.stopped)
+        return hash(bool(self))
 
     def __repr__(self) -> str:
-        return repr(self.stopped)
+        return repr(bool(self))
 
     def __await__(self) -> Generator[Any, None, bool]:
         return self._value().__await__()
 
     async def _value(self) -> bool:
+        if self._sweeper is not None:
+            self.stopped = await asyncio.to_thread(self._sweeper.join, self._timeout)
+            self._sweeper = None
         return self.stopped
 
 
@@ -110,8 +122,18 @@ class Sweeper:
         finally:
             self.done.set_result(None)
 
-    def stop(self, timeout: float | None = None) -> bool:
-        """Stop the thread; whether it ended within ``timeout`` seconds."""
+    def stop(self, timeout: float | None = None) -> Stopped:
+        """Stop the thread; whether it ended within ``timeout`` seconds (see ``Stopped``)."""
         self._stop.set()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop in this thread: wait here
+            return Stopped(self.join(timeout))
+        return Stopped(False, self, timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
+        return self.ended()
+
+    def ended(self) -> bool:
         return not self._thread.is_alive()
