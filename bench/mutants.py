@@ -275,6 +275,20 @@ MUTANTS: list[Mutant] = [
         "        return Stopped(self.join(timeout))\n",
         ("tests/stores/test_base_store.py",),
     ),
+    Mutant(
+        "index: an exact search drops items without vectors",
+        "src/deepmemory/stores/_vectors.py",
+        '        join = "LEFT JOIN"\n',
+        '        join = "JOIN"\n',
+        ("tests/stores/test_semantic_index.py",),
+    ),
+    Mutant(
+        "index: unscored items come first on PostgreSQL",
+        "src/deepmemory/stores/_vectors.py",
+        'order = "score DESC NULLS LAST, namespace, key"',
+        'order = "score DESC, namespace, key"',
+        ("tests/stores/test_semantic_index.py",),
+    ),
 ]
 
 

@@ -20,7 +20,8 @@ similarity to the query, as LangGraph's own stores do:
 Vectors live in ``deepmemory_vectors`` (m010), one row per item, field and element,
 stamped with the item's version: a write that does not embed (a file tool's write, a
 store opened without ``index``) leaves them unmatched, so a search never ranks an item
-by text it no longer holds, and the next embedding put replaces them. Deleting an
+by text it no longer holds (it comes after the ranked ones, unscored), and the next
+embedding put replaces them. Deleting an
 item deletes its vectors (a trigger).
 
 Search is exact by default: every vector under the namespace prefix is scored in the
@@ -354,9 +355,11 @@ def vector_search(
 ) -> Step[list[SearchItem]]:
     """``op``'s items ranked by their best vector's similarity to ``query``.
 
-    Only items with vectors of their current version take part; ``op.filter``,
-    TTLs, ``limit`` and ``offset`` apply as in a search without a query. With
-    ``ann_dims`` (PostgreSQL with pgvector) from the HNSW index's nearest vectors.
+    Items without vectors of their current version (``index=False``, or written by a
+    store without an index) follow the ranked ones with no score, as in LangGraph's
+    InMemoryStore; ``op.filter``, TTLs, ``limit`` and ``offset`` apply as in a search
+    without a query. With ``ann_dims`` (PostgreSQL with pgvector) only the items of
+    the HNSW index's nearest vectors take part, as in LangGraph's PostgresStore.
     """
     params: dict[str, Any] = {"limit": op.limit, "offset": op.offset, "epoch": epoch}
     within = _namespace_condition(op.namespace_prefix, params, column="v.namespace")
@@ -387,12 +390,15 @@ def vector_search(
     )
     where = [_namespace_condition(op.namespace_prefix, params), _ALIVE]
     where += _filter_conditions(dialect, [], dict(op.filter or {}), params)
-    order = "score DESC, namespace, key"
+    if source.startswith("(SELECT"):  # approximate: only the index's nearest take part
+        join, where = "JOIN", [*where, "s.score IS NOT NULL"]
+    else:  # exact: items without vectors follow, unscored (as LangGraph's InMemoryStore)
+        join = "LEFT JOIN"
+    order = "score DESC NULLS LAST, namespace, key"
     sql = (
         f"SELECT {_ITEM_COLUMNS}, ttl_minutes, s.score AS score FROM deepmemory_items "
-        f"JOIN ({scored}) AS s ON namespace = s.sn AND key = s.sk AND version = s.sv "
-        f"WHERE {' AND '.join(where)} AND s.score IS NOT NULL "
-        f"ORDER BY {order} LIMIT :limit OFFSET :offset"
+        f"{join} ({scored}) AS s ON namespace = s.sn AND key = s.sk AND version = s.sv "
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT :limit OFFSET :offset"
     )
     then = None
     if op.refresh_ttl:
@@ -406,6 +412,5 @@ def vector_search(
 
 def _scored_item(dialect: Dialect, row: Row) -> SearchItem:
     item = _search_item(dialect, row)
-    return SearchItem(
-        item.namespace, item.key, item.value, item.created_at, item.updated_at, float(row[6])
-    )
+    score = None if row[6] is None else float(row[6])
+    return SearchItem(item.namespace, item.key, item.value, item.created_at, item.updated_at, score)
