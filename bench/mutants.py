@@ -289,6 +289,13 @@ MUTANTS: list[Mutant] = [
         'order = "score DESC, namespace, key"',
         ("tests/stores/test_semantic_index.py",),
     ),
+    Mutant(
+        "coalescing: a batch of reads runs without a transaction",
+        "src/deepmemory/stores/_coalesce.py",
+        "results = await _pipelined(conn, [unit.step for unit in units], True)",
+        "results = await _pipelined(conn, [unit.step for unit in units], writes)",
+        ("tests/stores/test_coalescing.py",),
+    ),
 ]
 
 

@@ -458,3 +458,46 @@ def test_a_statement_chosen_as_a_deadlock_victim_runs_again(make_store, monkeypa
     with pytest.raises(psycopg.errors.DeadlockDetected):
         asyncio.run(store.aput(NS, "k", {"v": 2}))
     assert store.get(NS, "k").value == {"v": 1}
+
+
+@pytest.mark.postgres
+def test_thousands_of_calls_that_refresh_ttls_neither_deadlock_nor_break_connections(
+    pg_url, pg_schema
+) -> None:
+    """LangGraph's async pattern with refresh-on-read: a refreshing get or search also
+    updates rows, so a batch of reads can be a deadlock's victim. It runs in a
+    transaction: the victim rolls back, each call runs again on its own, and the
+    rollback resets psycopg's record of what the pipeline prepared (without one,
+    the connection keeps using statement names the server never prepared)."""
+    store = PostgresStore(
+        pg_url,
+        schema=pg_schema,
+        ttl={"default_ttl": 5, "refresh_on_read": True},
+    )
+
+    async def run() -> list[object]:
+        calls = []
+        for m in range(10):
+            ns = ("ttl-load", str(m % 2))
+            for i in range(100):
+                calls += [
+                    store.aput(ns, f"key{i}", {"foo": f"bar{i}"}),
+                    store.aget(ns, f"key{i}"),
+                    store.alist_namespaces(prefix=None, max_depth=m + 1),
+                    store.asearch(ns, limit=5),
+                    store.aput(ns, f"key{i}", {"foo": f"baz{i}"}),
+                    store.adelete(ns, f"key{i}"),
+                ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(run())
+        failures = [repr(o)[:160] for o in outcomes if isinstance(o, BaseException)]
+        assert failures == [], failures[:5]
+
+        async def after() -> list[object]:  # every pooled connection still works
+            return await asyncio.gather(*(store.asearch(("ttl-load", "0")) for _ in range(50)))
+
+        assert all(isinstance(found, list) for found in asyncio.run(after()))
+    finally:
+        store.close()

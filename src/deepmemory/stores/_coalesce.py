@@ -264,7 +264,10 @@ async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes
         return
     units = _units(sorted(jobs, key=_lock_order) if writes else jobs, writes)
     try:
-        results = await _pipelined(conn, [unit.step for unit in units], writes)
+        # Reads in a transaction too: if one fails, the rollback also resets psycopg's
+        # record of the statements it prepared in the pipeline (after a failed pipeline
+        # without one, it would use names the server never prepared).
+        results = await _pipelined(conn, [unit.step for unit in units], True)
     except psycopg.Error:
         # Rolled back: each statement again on its own, for its own result or error.
         for job in jobs:
