@@ -428,3 +428,23 @@ def test_the_ttl_config_sets_defaults_and_the_sweeper(store):
             assert [i.key for i in store.search(("cfg",))] == ["none"]
     finally:
         ttl_store.close()
+
+
+def test_setup_and_async_with_as_on_langgraph_stores(make_store, store_kind):
+    """Code written for LangGraph's stores calls ``setup()`` (or awaits it) and opens
+    async stores with ``async with``: both work on ours, on either engine."""
+    store = make_store(store_kind)
+    assert store.setup() is not None  # returns at once; the tables exist
+    store.put(("setup",), "k", {"v": 1})
+
+    async def run() -> dict:
+        async with make_store(store_kind) as other:
+            await other.setup()
+            await other.aput(("setup",), "a", {"v": 2})
+            found = await other.aget(("setup",), "k")
+        with pytest.raises(Exception, match="closed"):
+            await other.aget(("setup",), "k")
+        return found.value
+
+    assert asyncio.run(run()) == {"v": 1}
+    assert store.get(("setup",), "a").value == {"v": 2}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import weakref
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 from langchain_core.embeddings import Embeddings
@@ -119,6 +120,29 @@ class SQLStore(HistoryMixin, BaseStore):
     def close(self) -> None:
         """Release the store's connections; it cannot be used afterwards."""
         raise NotImplementedError
+
+    def setup(self) -> Ready:
+        """Create or update the tables now.
+
+        LangGraph's stores ask for this call; ours also do it on first use. Async code
+        may ``await store.setup()``.
+        """
+        (self._origin or self)._ensure_tables()
+        return Ready()
+
+    def _ensure_tables(self) -> None:
+        """Bring the schema up to date (engines that defer it override this)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Self:
         return self
@@ -705,3 +729,10 @@ class SQLStore(HistoryMixin, BaseStore):
 
 async def _first(results: Awaitable[list[Any]]) -> Any:
     return (await results)[0]
+
+
+class Ready:
+    """``setup()``'s answer: nothing to wait for, and ``await``-able to ``None``."""
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())

@@ -161,6 +161,9 @@ class PostgresStore(SQLStore):
         if self._closed:
             raise DeepMemoryError(f"{self!r} is closed; create a new store to use it again.")
 
+    def _ensure_tables(self) -> None:
+        self._ensure_schema()
+
     def _ensure_schema(self) -> None:
         with self._lock:
             self._check_open()
