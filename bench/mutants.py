@@ -296,6 +296,20 @@ MUTANTS: list[Mutant] = [
         "results = await _pipelined(conn, [unit.step for unit in units], writes)",
         ("tests/stores/test_coalescing.py",),
     ),
+    Mutant(
+        "ttl: omit_expired is ignored (expired items always read)",
+        "src/deepmemory/stores/_sql.py",
+        '    return _ALIVE if omit_expired else "TRUE"',
+        '    return "TRUE"',
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "ttl: expired items are hidden without omit_expired",
+        "src/deepmemory/stores/_sql.py",
+        '    return _ALIVE if omit_expired else "TRUE"',
+        "    return _ALIVE",
+        ("tests/stores/test_base_store.py",),
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -282,7 +283,8 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
     from deepmemory.clock import ManualClock, use_clock
 
     assert store.supports_ttl
-    with use_clock(ManualClock()) as clock:
+    store = _ttl_store(store, {"omit_expired": True})  # the same database; hides expired items
+    with use_clock(ManualClock()) as clock, contextlib.closing(store):
         store.put(("ttl", "a"), "short", {"v": 1}, ttl=10)
         store.put(("ttl", "a"), "kept", {"v": 2}, ttl=10)
         store.put(("ttl", "b"), "forever", {"v": 3})
@@ -314,6 +316,30 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
         assert asyncio.run(store.asweep_ttl()) == 0
         assert store.get(("ttl", "c"), "p").value == {"v": 6}
         assert _rows(store, ("ttl", "c")) == 2  # p and live: a live TTL is kept
+
+
+def test_expired_items_are_read_until_swept_unless_omit_expired(store):
+    """LangGraph's TTLConfig: without ``omit_expired`` an expired item is still read
+    (get, search, list_namespaces) until a sweep deletes it; with it, it is not."""
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+
+    omitting = _ttl_store(store, {"omit_expired": True})
+    with use_clock(ManualClock()) as clock, contextlib.closing(omitting):
+        store.put(("exp",), "k", {"v": 1}, ttl=1)
+        clock.advance(timedelta(minutes=2))
+        assert store.get(("exp",), "k", refresh_ttl=False).value == {"v": 1}
+        assert [i.key for i in store.search(("exp",), refresh_ttl=False)] == ["k"]
+        assert store.list_namespaces(prefix=("exp",)) == [("exp",)]
+        assert omitting.get(("exp",), "k") is None
+        assert omitting.search(("exp",)) == []
+        assert omitting.list_namespaces(prefix=("exp",)) == []
+        # A refreshing read does not bring an expired item back to life.
+        assert store.get(("exp",), "k").value == {"v": 1}
+        assert omitting.get(("exp",), "k") is None
+        assert store.sweep_ttl() == 1
+        assert store.get(("exp",), "k") is None
 
 
 def test_async_code_awaits_the_sweeper_as_on_langgraph_async_stores(store):
@@ -404,7 +430,12 @@ def test_the_ttl_config_sets_defaults_and_the_sweeper(store):
 
     from deepmemory.clock import ManualClock, use_clock
 
-    config = {"default_ttl": 5, "refresh_on_read": False, "sweep_interval_minutes": 0.001}
+    config = {
+        "default_ttl": 5,
+        "refresh_on_read": False,
+        "sweep_interval_minutes": 0.001,
+        "omit_expired": True,
+    }
     ttl_store = _ttl_store(store, config)
     try:
         with use_clock(ManualClock()) as clock:
@@ -414,7 +445,8 @@ def test_the_ttl_config_sets_defaults_and_the_sweeper(store):
             assert ttl_store.get(("cfg",), "k").value == {"v": 1}  # no refresh on read
             clock.advance(timedelta(minutes=3))
             assert ttl_store.get(("cfg",), "k") is None
-            assert store.get(("cfg",), "k") is None  # expiry is the item's, for every reader
+            # A reader without omit_expired (LangGraph's default) still reads it, unswept.
+            assert store.get(("cfg",), "k").value == {"v": 1}
             assert _rows(store, ("cfg",)) == 2  # expired, not yet deleted
             done = ttl_store.start_ttl_sweeper()
             assert ttl_store.start_ttl_sweeper() is done  # one sweeper

@@ -161,14 +161,18 @@ class SQLStore(HistoryMixin, BaseStore):
         steps: list[Step[Any]] = []
         results = []
         epoch = clock.now().timestamp()  # one instant for the batch's TTLs
-        index = (self._origin or self).index
+        origin = self._origin or self
+        index = origin.index
+        omit = bool((origin.ttl_config or {}).get("omit_expired"))  # read now: it may change
         for i, op in enumerate(ops):
             query = None if embedded is None else embedded.query_vectors.get(i)
             if index is not None and query is not None and isinstance(op, SearchOp):
-                ann = index.dims if (self._origin or self)._ann_ready() else None
-                step: Step[Any] = vector_search(self.dialect, op, query, index.distance, epoch, ann)
+                ann = index.dims if origin._ann_ready() else None
+                step: Step[Any] = vector_search(
+                    self.dialect, op, query, index.distance, epoch, ann, omit
+                )
             else:
-                step = plan_op(self.dialect, op, epoch)
+                step = plan_op(self.dialect, op, epoch, omit)
             if isinstance(op, PutOp):
                 # A plain put of a file is a write (or delete) of unknown authorship.
                 step = self._recorded(step, op.key, "write" if op.value is not None else "delete")

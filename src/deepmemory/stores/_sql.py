@@ -461,6 +461,17 @@ def _finish_namespaces(op: ListNamespacesOp, rows: list[Row]) -> list[Namespace]
 
 # An item whose LangGraph TTL (m009) has not run out, at ``:epoch`` (seconds).
 _ALIVE = "(expires_at IS NULL OR expires_at > :epoch)"
+
+
+def _unexpired(omit_expired: bool) -> str:
+    """What reads require of an item's TTL.
+
+    With LangGraph's ``omit_expired``: not run out. Without it (LangGraph's default):
+    nothing, so an expired item is read until a sweep deletes it.
+    """
+    return _ALIVE if omit_expired else "TRUE"
+
+
 # Moves an item's expiry on, from ``:epoch`` by its own TTL (SQLite keeps its namespace
 # column as encoded text, so ``:ns`` is the encoded namespace).
 _REFRESH_ITEM = (
@@ -509,15 +520,19 @@ def _refreshing_page(
     return page, then
 
 
-def plan_op(dialect: Dialect, op: Op, epoch: float) -> Step[Result]:
-    """The step answering one LangGraph store operation; ``epoch``: now, for TTLs."""
+def plan_op(dialect: Dialect, op: Op, epoch: float, omit_expired: bool = False) -> Step[Result]:
+    """The step answering one LangGraph store operation.
+
+    ``epoch``: now, for TTLs; ``omit_expired``: the ``ttl=`` config's (``_unexpired``).
+    """
     validate_op_namespace(op)
     params: dict[str, Any]
+    alive = _unexpired(omit_expired)
     if isinstance(op, GetOp):
         params = {"ns": encode_namespace(op.namespace), "key": op.key, "epoch": epoch}
         sql = (
             f"SELECT {_ITEM_COLUMNS}, ttl_minutes FROM deepmemory_items "
-            f"WHERE namespace = :ns AND key = :key AND {_ALIVE}"
+            f"WHERE namespace = :ns AND key = :key AND {alive}"
         )
         then = None
         if op.refresh_ttl:
@@ -538,7 +553,7 @@ def plan_op(dialect: Dialect, op: Op, epoch: float) -> Step[Result]:
     if isinstance(op, SearchOp):
         # Without a vector index the query is ignored, as in LangGraph's stores.
         params = {"limit": op.limit, "offset": op.offset, "epoch": epoch}
-        where = [_namespace_condition(op.namespace_prefix, params), _ALIVE]
+        where = [_namespace_condition(op.namespace_prefix, params), alive]
         where += _filter_conditions(dialect, [], dict(op.filter or {}), params)
         sql = (
             f"SELECT {_ITEM_COLUMNS}, ttl_minutes FROM deepmemory_items "
@@ -558,7 +573,7 @@ def plan_op(dialect: Dialect, op: Op, epoch: float) -> Step[Result]:
                 prefix = condition.path  # Narrow by index; the rest is checked in Python.
         in_prefix = _namespace_condition(prefix, params, "i.namespace")
         params["epoch"] = epoch
-        in_prefix += " AND " + _ALIVE.replace("expires_at", "i.expires_at")
+        in_prefix += " AND " + alive.replace("expires_at", "i.expires_at")
         # One index seek per namespace (from each to the next), not a pass over every item.
         first = "SELECT i.namespace FROM deepmemory_items AS i WHERE"
         then = "ORDER BY i.namespace LIMIT 1"

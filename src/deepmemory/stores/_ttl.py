@@ -1,12 +1,13 @@
 """LangGraph's per-item TTL on our stores: expired items swept in the background.
 
 An item put with ``ttl`` minutes (``put(..., ttl=)`` or the store's ``ttl=``
-``default_ttl``) carries ``ttl_minutes`` and ``expires_at`` (m009). Every LangGraph read
-(``get``, ``search``, ``list_namespaces``) leaves out items past ``expires_at``, and a
-read that refreshes (``refresh_ttl``, by default the store's ``refresh_on_read``) moves
-``expires_at`` to now plus the item's TTL (``_sql.plan_op``). Expired rows stay until
-``sweep_ttl()`` deletes them, by hand or from the sweeper thread started by
-``start_ttl_sweeper()`` every ``sweep_interval_minutes``.
+``default_ttl``) carries ``ttl_minutes`` and ``expires_at`` (m009). A read that
+refreshes (``refresh_ttl``, by default the store's ``refresh_on_read``) moves
+``expires_at`` of a live item to now plus its TTL (``_sql.plan_op``); an expired item is
+never brought back. Expired rows stay until ``sweep_ttl()`` deletes them, by hand or from
+the sweeper thread started by ``start_ttl_sweeper()`` every ``sweep_interval_minutes``;
+until then LangGraph reads (``get``, ``search``, ``list_namespaces``) still return them,
+as in LangGraph's stores, unless the config sets ``omit_expired``.
 
 This is LangGraph's TTL, set per item by whoever puts it. The file tools' expiry
 (``with_expiry``, ``Expiry``) is a property of the reader instead: files not used for a

@@ -52,7 +52,6 @@ from langgraph.store.base.embed import ensure_embeddings, get_text_at_path, toke
 from deepmemory.backends.protocol import Namespace
 from deepmemory.errors import ConfigError
 from deepmemory.stores._sql import (
-    _ALIVE,
     _ITEM_COLUMNS,
     Dialect,
     Row,
@@ -62,6 +61,7 @@ from deepmemory.stores._sql import (
     _refreshing_page,
     _search_item,
     _step,
+    _unexpired,
     encode_namespace,
 )
 
@@ -352,6 +352,7 @@ def vector_search(
     distance: str,
     epoch: float,
     ann_dims: int | None = None,
+    omit_expired: bool = False,
 ) -> Step[list[SearchItem]]:
     """``op``'s items ranked by their best vector's similarity to ``query``.
 
@@ -388,7 +389,7 @@ def vector_search(
         f"SELECT v.namespace AS sn, v.key AS sk, v.version AS sv, max({score}) AS score "
         f"FROM {source} WHERE {within} GROUP BY v.namespace, v.key, v.version"
     )
-    where = [_namespace_condition(op.namespace_prefix, params), _ALIVE]
+    where = [_namespace_condition(op.namespace_prefix, params), _unexpired(omit_expired)]
     where += _filter_conditions(dialect, [], dict(op.filter or {}), params)
     if source.startswith("(SELECT"):  # approximate: only the index's nearest take part
         join, where = "JOIN", [*where, "s.score IS NOT NULL"]
