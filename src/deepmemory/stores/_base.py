@@ -133,6 +133,10 @@ class SQLStore(HistoryMixin, BaseStore):
     def _ensure_tables(self) -> None:
         """Bring the schema up to date (engines that defer it override this)."""
 
+    async def aclose(self) -> None:
+        """Async ``close`` (the blocking part in a worker thread)."""
+        await asyncio.to_thread(self.close)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -142,7 +146,7 @@ class SQLStore(HistoryMixin, BaseStore):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await asyncio.to_thread(self.close)
+        await self.aclose()
 
     def __enter__(self) -> Self:
         return self

@@ -29,8 +29,7 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
@@ -394,17 +393,6 @@ class PostgresStore(SQLStore):
         if task is not None and (apool := _opened(task)) is not None:
             await apool.close()
         await asyncio.to_thread(self.close)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _stale(written: int, estimate: Any) -> bool:
