@@ -187,15 +187,15 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "coalescing: reads of different windows merge without their window",
         "src/deepmemory/stores/_lines.py",
-        'merge = Merge((*_by_file(params), "first", "last"))',
-        "merge = Merge(_by_file(params))",
+        '_BY_WINDOW = {fresh: Merge((*m.by, "first", "last")) for fresh, m in BY_FILE.items()}',
+        "_BY_WINDOW = BY_FILE",
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(
         "coalescing: reads under an expiry never merge (each call has its own cutoff)",
         "src/deepmemory/stores/_sql.py",
-        'return ("key", "fresh") if "fresh" in params else ("key",)',
-        'return ("key",)',
+        'BY_FILE = {False: Merge(("key",)), True: Merge(("key", "fresh"))}',
+        'BY_FILE = {False: Merge(("key",)), True: Merge(("key",))}',
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(
@@ -308,6 +308,13 @@ MUTANTS: list[Mutant] = [
         "src/deepmemory/stores/_sql.py",
         '    return _ALIVE if omit_expired else "TRUE"',
         "    return _ALIVE",
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "setup(): PostgreSQL leaves its tables for the first call",
+        "src/deepmemory/stores/postgres.py",
+        "    def _ensure_tables(self) -> None:\n        self._ensure_schema()\n",
+        "    def _ensure_tables(self) -> None:\n        pass\n",
         ("tests/stores/test_base_store.py",),
     ),
 ]

@@ -468,6 +468,25 @@ def test_setup_and_async_with_as_on_langgraph_stores(make_store, store_kind):
     store = make_store(store_kind)
     assert store.setup() is not None  # returns at once; the tables exist
     store.put(("setup",), "k", {"v": 1})
+    if store_kind == "postgres":  # PostgreSQL creates them on first use, or on setup()
+        import uuid
+
+        import psycopg
+
+        from deepmemory.stores import PostgresStore
+
+        schema = f"setup_{uuid.uuid4().hex[:10]}"
+        fresh = PostgresStore(store.connection_string, schema=schema)
+        try:
+            fresh.setup()
+            with psycopg.connect(store.connection_string) as conn:
+                found = conn.execute(
+                    "SELECT to_regclass(%s)", (f"{schema}.deepmemory_items",)
+                ).fetchone()
+                assert found[0] is not None
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            fresh.close()
 
     async def run() -> dict:
         async with make_store(store_kind) as other:

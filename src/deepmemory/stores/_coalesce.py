@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -115,11 +115,10 @@ class _Unit:
     """One statement sent: a job's own, or one answering several jobs' reads."""
 
     step: Step[Any]
-    jobs: list[_Job]
-    merged: bool = False
+    jobs: list[_Job]  # more than one: a merged statement, each row led by its job's ordinal
 
     def rows(self, rows: list[Row]) -> list[tuple[_Job, list[Row]]]:
-        if not self.merged:
+        if len(self.jobs) == 1:
             return [(self.jobs[0], rows)]
         by_job: list[list[Row]] = [[] for _ in self.jobs]
         for row in rows:  # (ordinality, *the read's own columns)
@@ -136,18 +135,12 @@ def _units(jobs: list[_Job], writes: bool) -> list[_Unit]:
     swap) run it, once per group, where the group's first write stood. A file written
     twice in one batch keeps its writes apart, in order.
     """
-    keys: dict[str, int] = {}
-    if writes:
-        for job in jobs:
-            key = str(job.step.query[1].get("key"))
-            keys[key] = keys.get(key, 0) + 1
+    written = Counter(_lock_order(job) for job in jobs) if writes else Counter()
     slots: list[_Unit | list[_Job]] = []
     groups: dict[Any, list[_Job]] = {}
     for job in jobs:
         merge = job.step.merge
-        if merge is None or (
-            writes and (merge.sql is None or keys[str(job.step.query[1].get("key"))] > 1)
-        ):
+        if merge is None or (writes and (merge.sql is None or written[_lock_order(job)] > 1)):
             slots.append(_Unit(job.step, [job]))
             continue
         sql, params = job.step.query
@@ -186,7 +179,7 @@ def _merged(jobs: list[_Job]) -> _Unit:
             f"SELECT _q._i, _s.* FROM unnest({arrays}) WITH ORDINALITY AS _q({columns}, _i) "
             f"CROSS JOIN LATERAL ({sql}) AS _s"
         )
-    return _Unit(Step((sql, merged), _no_finish, first.write), jobs, merged=True)
+    return _Unit(Step((sql, merged), _no_finish, first.write), jobs)
 
 
 def _no_finish(rows: list[Row]) -> None:

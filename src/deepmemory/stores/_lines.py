@@ -20,12 +20,12 @@ from typing import Any
 from deepmemory.backends._text import file_from_value, split_lines
 from deepmemory.backends.protocol import LineWindow, Namespace
 from deepmemory.stores._sql import (
+    BY_FILE,
     FILE_TEXT,
     Dialect,
     Merge,
     Row,
     Step,
-    _by_file,
     _fresh,
     _step,
     encode_namespace,
@@ -84,8 +84,7 @@ def select_lines(
             return LineWindow(lines[offset : offset + limit], len(lines), int(size))
         return LineWindow(list(window or []), int(count), int(size))
 
-    merge = Merge((*_by_file(params), "first", "last"))
-    return _step(dialect, sql, params, finish_pg, merge=merge)
+    return _step(dialect, sql, params, finish_pg, merge=_BY_WINDOW["fresh" in params])
 
 
 @functools.cache
@@ -119,3 +118,7 @@ def _lines_sql(dialect: Dialect, with_fresh: bool) -> str:
         f"FROM (SELECT encoding, size, CASE WHEN encoding = 'utf-8' THEN {text} END AS c "
         f"FROM deepmemory_items WHERE {where}) AS t"
     )
+
+
+# A line read merges as a file read does, each call also with its own window.
+_BY_WINDOW = {fresh: Merge((*m.by, "first", "last")) for fresh, m in BY_FILE.items()}

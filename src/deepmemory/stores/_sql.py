@@ -606,16 +606,13 @@ def select_file(
     sql = "SELECT value, version FROM deepmemory_items WHERE namespace = :ns AND key = :key"
     sql += _fresh(dialect, fresh, params)
     finish = lambda rows: _stored_file(dialect, rows)  # noqa: E731
-    return _step(dialect, sql, params, finish, merge=Merge(_by_file(params)))
+    return _step(dialect, sql, params, finish, merge=BY_FILE["fresh" in params])
 
 
-def _by_file(params: dict[str, Any]) -> tuple[str, ...]:
-    """What a plain read of one file merges by (``Merge.by``).
-
-    The key and, with an expiry, the cutoff (each call takes its own); never the
-    namespace, so one statement answers one tenant's calls only.
-    """
-    return ("key", "fresh") if "fresh" in params else ("key",)
+# What a plain read of one file merges by (``Merge.by``), without and with an expiry:
+# the key and the expiry's cutoff (each call takes its own); never the namespace, so
+# one statement answers one tenant's calls only. Built once: reads are the hot path.
+BY_FILE = {False: Merge(("key",)), True: Merge(("key", "fresh"))}
 
 
 def _storable(dialect: Dialect, file: StoredFile) -> StoredFile:
@@ -645,8 +642,7 @@ def write_file(
         )
         finish = lambda rows: int(rows[0][0]) if rows else None  # noqa: E731
         if dialect == "postgres":
-            merge = Merge(CAS_ROW, cas_many(SELECT_VERSIONS))
-            return _step(dialect, sql, params, finish, write=True, merge=merge)
+            return _step(dialect, sql, params, finish, write=True, merge=_cas_merge())
         return _step(dialect, sql, params, finish, write=True)
     return _step(dialect, sql, params, lambda rows: int(rows[0][0]) if rows else None, write=True)
 
@@ -664,6 +660,12 @@ CAS_ROW = (
     "now",
 )
 SELECT_VERSIONS = "SELECT _i, version FROM w"
+
+
+@functools.cache
+def _cas_merge() -> Merge:
+    """PostgreSQL compare-and-swap writes' ``Merge`` (built once, on first use)."""
+    return Merge(CAS_ROW, cas_many(SELECT_VERSIONS))
 
 
 @functools.cache

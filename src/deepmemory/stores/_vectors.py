@@ -364,11 +364,14 @@ def vector_search(
     """
     params: dict[str, Any] = {"limit": op.limit, "offset": op.offset, "epoch": epoch}
     within = _namespace_condition(op.namespace_prefix, params, column="v.namespace")
+    approximate = (
+        dialect == "postgres" and ann_dims is not None and op.limit + op.offset <= ANN_CANDIDATES
+    )
     if dialect == "sqlite":
         params |= {"qvec": pack(query), "qnorm": norm(query), "distance": distance}
         score = "deepmemory_similarity(v.embedding, v.norm, :qvec, :qnorm, :distance)"
         source = "deepmemory_vectors AS v"
-    elif ann_dims is not None and op.limit + op.offset <= ANN_CANDIDATES:
+    elif approximate:
         _, operator_, as_score = _ANN[distance]
         params |= {"qvec": query, "candidates": ANN_CANDIDATES}
         near = (
@@ -391,7 +394,7 @@ def vector_search(
     )
     where = [_namespace_condition(op.namespace_prefix, params), _unexpired(omit_expired)]
     where += _filter_conditions(dialect, [], dict(op.filter or {}), params)
-    if source.startswith("(SELECT"):  # approximate: only the index's nearest take part
+    if approximate:  # only the index's nearest take part
         join, where = "JOIN", [*where, "s.score IS NOT NULL"]
     else:  # exact: items without vectors follow, unscored (as LangGraph's InMemoryStore)
         join = "LEFT JOIN"

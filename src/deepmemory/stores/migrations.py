@@ -464,6 +464,7 @@ def migrate_postgres(
         conn.execute(postgres_search_path(schema))
         return []
     done = []
+    trigrams: bool | None = None  # asked once, when a statement needs it
     for migration in wanted:
         with conn.transaction():
             # Serialises concurrent starters on this schema until the commit.
@@ -476,8 +477,11 @@ def migrate_postgres(
             ).fetchone()
             if seen is None:
                 for statement in migration.postgres:
-                    if _needs_trigrams(statement) and not _has_trigrams(conn):
-                        continue  # grep scans instead of using the index (see below)
+                    if _needs_trigrams(statement):
+                        if trigrams is None:
+                            trigrams = _has_trigrams(conn)
+                        if not trigrams:
+                            continue  # grep scans instead of using the index (see below)
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO deepmemory_migrations (name) VALUES (%s)", (migration.name,)
