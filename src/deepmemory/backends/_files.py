@@ -13,6 +13,7 @@ call, driven synchronously by ``run_sync`` and asynchronously by ``run_async``.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -100,8 +101,20 @@ class FileOpsBackend(BaseBackend):
 
     async def _async(self, make: Any, *args: Any) -> Any:
         repo, ns = self._repo()
+        op = make(repo, ns, *args)
         try:
-            return self._finish(await run_async(make(repo, ns, *args), repo), repo)
+            try:  # ``run_async``, inlined: this is every async file call's path
+                call = next(op)
+                while True:
+                    if call.name == BACKOFF:
+                        await asyncio.sleep(call.args[0])
+                        result = None
+                    else:
+                        result = await getattr(repo, "a" + call.name)(*call.args, **call.kwargs)
+                    call = op.send(result)
+            except StopIteration as stop:
+                value = stop.value
+            return self._finish(value, repo)
         except errors.InvalidPathError as exc:
             return _failed(make.__name__, args, str(exc))
 

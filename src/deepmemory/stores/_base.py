@@ -591,8 +591,9 @@ class SQLStore(HistoryMixin, BaseStore):
 
     def _edit_groups(self) -> EditGroups:
         origin = self._origin or self
-        groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EditGroups]
-        groups = origin.__dict__.setdefault("_edit_groups_by_loop", weakref.WeakKeyDictionary())
+        groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EditGroups] | None
+        if (groups := origin.__dict__.get("_edit_groups_by_loop")) is None:
+            groups = origin.__dict__.setdefault("_edit_groups_by_loop", weakref.WeakKeyDictionary())
         loop = asyncio.get_running_loop()
         if (found := groups.get(loop)) is None:
             found = groups[loop] = EditGroups()

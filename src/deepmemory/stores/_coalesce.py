@@ -101,13 +101,19 @@ def _fail(job: _Job, exc: BaseException) -> None:
 
 def _same(step: Step[Any]) -> Any:
     """What makes two reads the same query, whose rows each call finishes its own way."""
-    sql, params = step.query
-    try:
-        key = (sql, *sorted(params.items()))
-        hash(key)
-    except TypeError:  # an unhashable or unorderable parameter: never merged
-        return None
-    return key
+    key = step.same
+    if key is None:
+        sql, params = step.query
+        try:
+            key = (sql, *sorted(params.items()))
+            hash(key)
+        except TypeError:  # an unhashable or unorderable parameter: never merged
+            key = _NEVER
+        object.__setattr__(step, "same", key)  # a memo: the step is otherwise unchanged
+    return None if key is _NEVER else key
+
+
+_NEVER = object()
 
 
 @dataclass(slots=True)

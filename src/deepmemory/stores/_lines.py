@@ -50,6 +50,19 @@ def select_lines(
     ``None`` if there is no such file (used at or after ``fresh``, if given); a binary
     file comes back with ``binary=True`` and no lines.
     """
+    if fresh is None:  # agents read the same files again and again: each step built once
+        return _select_lines_once(dialect, namespace, key, offset, limit)
+    return _select_lines(dialect, namespace, key, offset, limit, fresh)
+
+
+def _select_lines(
+    dialect: Dialect,
+    namespace: Namespace,
+    key: str,
+    offset: int,
+    limit: int,
+    fresh: str | None,
+) -> Step[LineWindow | None]:
     params: dict[str, Any] = {"ns": encode_namespace(namespace), "key": key}
     if fresh is not None:
         params["fresh"] = fresh
@@ -85,6 +98,14 @@ def select_lines(
         return LineWindow(list(window or []), int(count), int(size))
 
     return _step(dialect, sql, params, finish_pg, merge=_BY_WINDOW["fresh" in params])
+
+
+@functools.lru_cache(maxsize=4096)
+def _select_lines_once(
+    dialect: Dialect, namespace: Namespace, key: str, offset: int, limit: int
+) -> Step[LineWindow | None]:
+    # A step is immutable and its ``finish`` pure, so one serves every such read.
+    return _select_lines(dialect, namespace, key, offset, limit, None)
 
 
 @functools.cache

@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -102,6 +102,9 @@ class Step(Generic[T]):
     first: bool = False
     # How concurrent calls of this kind run as one statement (``_coalesce``), if they can.
     merge: Merge | None = None
+    # ``_coalesce``'s key for identical reads, worked out once per step (not copied by
+    # ``replace``, which may change the query).
+    same: Any = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
