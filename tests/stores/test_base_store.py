@@ -283,7 +283,8 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
     from deepmemory.clock import ManualClock, use_clock
 
     assert store.supports_ttl
-    store = _ttl_store(store, {"omit_expired": True})  # the same database; hides expired items
+    # The same database; hides expired items; reads refresh (by default, unless told not).
+    store = _ttl_store(store, {"omit_expired": True, "refresh_on_read": True})
     with use_clock(ManualClock()) as clock, contextlib.closing(store):
         store.put(("ttl", "a"), "short", {"v": 1}, ttl=10)
         store.put(("ttl", "a"), "kept", {"v": 2}, ttl=10)
@@ -316,6 +317,48 @@ def test_items_put_with_a_ttl_expire_unless_read(store):
         assert asyncio.run(store.asweep_ttl()) == 0
         assert store.get(("ttl", "c"), "p").value == {"v": 6}
         assert _rows(store, ("ttl", "c")) == 2  # p and live: a live TTL is kept
+
+
+def test_reads_refresh_ttls_by_default_as_langgraphs_store_of_the_engine(store):
+    """Without ``refresh_on_read`` in the config, a read refreshes on PostgreSQL (as
+    LangGraph's PostgresStore) and not on SQLite (as LangGraph's SqliteStore); with it
+    false, on neither; a call's ``refresh_ttl=False`` always wins."""
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+    from deepmemory.stores import PostgresStore
+
+    def survives_a_default_read(config):
+        ttl_store = _ttl_store(store, {"omit_expired": True, **config})
+        with use_clock(ManualClock()) as clock, contextlib.closing(ttl_store):
+            ttl_store.put(("rr",), "k", {"v": 1}, ttl=10)
+            clock.advance(timedelta(minutes=6))
+            assert ttl_store.get(("rr",), "k") is not None
+            assert [i.key for i in ttl_store.search(("rr",))] == ["k"]
+            clock.advance(timedelta(minutes=6))  # 12 since the put, 6 since the reads
+            return ttl_store.get(("rr",), "k", refresh_ttl=False) is not None
+
+    assert survives_a_default_read({}) == isinstance(store, PostgresStore)
+    assert survives_a_default_read({"refresh_on_read": True}) is True
+    assert survives_a_default_read({"refresh_on_read": False}) is False
+
+
+def test_sweep_ttl_answers_a_count_that_async_code_may_await(store):
+    """LangGraph's async stores are swept with ``await store.sweep_ttl()``."""
+    from datetime import timedelta
+
+    from deepmemory.clock import ManualClock, use_clock
+
+    async def swept() -> int:
+        return await store.sweep_ttl()
+
+    with use_clock(ManualClock()) as clock:
+        store.put(("sw",), "a", {"v": 1}, ttl=1)
+        store.put(("sw",), "b", {"v": 1}, ttl=1)
+        clock.advance(timedelta(minutes=2))
+        assert asyncio.run(swept()) == 2
+        assert store.sweep_ttl() == 0
+        assert store.get(("sw",), "a") is None
 
 
 def test_expired_items_are_read_until_swept_unless_omit_expired(store):

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import weakref
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import BaseStore, Op, PutOp, Result, SearchOp, TTLConfig
+from langgraph.store.base import BaseStore, GetOp, Op, PutOp, Result, SearchOp, TTLConfig
 
 from deepmemory import clock
 from deepmemory.backends.protocol import (
@@ -88,6 +88,10 @@ class SQLStore(HistoryMixin, BaseStore):
     dialect: Dialect
     supports_ttl = True  # LangGraph's per-item TTL (``_ttl``)
     ttl_config: TTLConfig | None = None
+    # Whether LangGraph reads refresh TTLs only when ``ttl_config`` sets
+    # ``refresh_on_read`` (LangGraph's SqliteStore), or whenever the call asks (by
+    # default it does: LangGraph's PostgresStore).
+    _refresh_needs_config = False
     index: VectorIndex | None = None  # LangGraph's semantic index (``_vectors``)
     _sweeper: Sweeper | None = None
     retention: Retention = Retention()
@@ -167,8 +171,13 @@ class SQLStore(HistoryMixin, BaseStore):
         epoch = clock.now().timestamp()  # one instant for the batch's TTLs
         origin = self._origin or self
         index = origin.index
-        omit = bool((origin.ttl_config or {}).get("omit_expired"))  # read now: it may change
+        ttl = origin.ttl_config or {}  # read now: it may change
+        omit = bool(ttl.get("omit_expired"))
+        # As LangGraph's SqliteStore: reads refresh only where the config asks for it.
+        no_refresh = self._refresh_needs_config and not ttl.get("refresh_on_read", False)
         for i, op in enumerate(ops):
+            if no_refresh and isinstance(op, GetOp | SearchOp) and op.refresh_ttl:
+                op = op._replace(refresh_ttl=False)
             query = None if embedded is None else embedded.query_vectors.get(i)
             if index is not None and query is not None and isinstance(op, SearchOp):
                 ann = index.dims if origin._ann_ready() else None
@@ -255,9 +264,13 @@ class SQLStore(HistoryMixin, BaseStore):
 
     # -- LangGraph's TTL (``_ttl``) --------------------------------------------------------
 
-    def sweep_ttl(self) -> int:
-        """Delete the items whose LangGraph TTL has run out; how many."""
-        return self._one(sweep_expired(self.dialect, clock.now().timestamp()))
+    def sweep_ttl(self) -> Swept:
+        """Delete the items whose LangGraph TTL has run out; how many.
+
+        The count is an ``int``; async code may also ``await store.sweep_ttl()``, as
+        with LangGraph's async stores (the sweep has already run).
+        """
+        return Swept(self._one(sweep_expired(self.dialect, clock.now().timestamp())))
 
     async def asweep_ttl(self) -> int:
         """Async ``sweep_ttl``."""
@@ -738,6 +751,16 @@ class SQLStore(HistoryMixin, BaseStore):
 
 async def _first(results: Awaitable[list[Any]]) -> Any:
     return (await results)[0]
+
+
+class Swept(int):
+    """``sweep_ttl()``'s answer: how many items it deleted, and ``await``-able to that."""
+
+    def __await__(self) -> Generator[Any, None, int]:
+        return self._value().__await__()
+
+    async def _value(self) -> int:
+        return int(self)
 
 
 class Ready:

@@ -70,6 +70,7 @@ class SQLiteStore(SQLStore):
     """
 
     dialect: Dialect = "sqlite"
+    _refresh_needs_config = True  # as LangGraph's SqliteStore
 
     def __init__(
         self,
@@ -95,8 +96,11 @@ class SQLiteStore(SQLStore):
             keep_days: Also prune revisions older than this many days (``None``: no
                 age limit).
             ttl: LangGraph's ``TTLConfig``: ``default_ttl`` (minutes) for puts that
-                give none, ``refresh_on_read`` (default true) and
-                ``sweep_interval_minutes`` for ``start_ttl_sweeper()``.
+                give none, ``refresh_on_read`` and ``sweep_interval_minutes`` for
+                ``start_ttl_sweeper()``. As in LangGraph's SqliteStore, reads refresh
+                TTLs only when ``refresh_on_read`` is set (then, unless the call says
+                ``refresh_ttl=False``); on ``PostgresStore``, as in LangGraph's, a
+                read refreshes unless the call or ``refresh_on_read: False`` says not.
             index: LangGraph's ``IndexConfig`` (``dims``, ``embed``, ``fields``,
                 ``distance_type``): puts embed those fields and
                 ``search(query=...)`` ranks by similarity (``_vectors``).
