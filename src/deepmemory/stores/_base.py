@@ -13,6 +13,8 @@ import asyncio
 import copy
 import weakref
 from collections.abc import Awaitable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -187,8 +189,10 @@ class SQLStore(HistoryMixin, BaseStore):
             else:
                 step = plan_op(self.dialect, op, epoch, omit)
             if isinstance(op, PutOp):
-                # A plain put of a file is a write (or delete) of unknown authorship.
-                step = self._recorded(step, op.key, "write" if op.value is not None else "delete")
+                # A plain put of a file is a write (or delete), by whoever ``attributed_to``
+                # names (unknown outside one).
+                kind: RevisionOp = "write" if op.value is not None else "delete"
+                step = self._recorded(step, op.key, kind, _PUT_AUTHOR.get())
             results.append(len(steps))
             steps.append(step)
             if embedded is not None and i in embedded.put_vectors:
@@ -751,6 +755,25 @@ class SQLStore(HistoryMixin, BaseStore):
 
 async def _first(results: Awaitable[list[Any]]) -> Any:
     return (await results)[0]
+
+
+# Who makes the LangGraph puts of this context (``attributed_to``).
+_PUT_AUTHOR: ContextVar[Author | None] = ContextVar("deepmemory_put_author", default=None)
+
+
+@contextmanager
+def attributed_to(author: Author | None) -> Iterator[None]:
+    """Record the files that ``put``/``batch`` calls in this block write as ``author``'s.
+
+    For code that writes through LangGraph's API on behalf of a run (an integration
+    whose harness speaks ``BaseStore``): history then names the thread, as for our own
+    file tools. Context-local, so concurrent tasks and threads each keep their own.
+    """
+    token = _PUT_AUTHOR.set(author)
+    try:
+        yield
+    finally:
+        _PUT_AUTHOR.reset(token)
 
 
 class Swept(int):
