@@ -28,3 +28,16 @@ def test_the_history_and_forgetting_example_runs(
     store = namespace["store"]
     assert store.file_get(("memories", "alice"), "/instructions.txt").content == "Be concise.\n"  # type: ignore[attr-defined]
     store.close()  # type: ignore[attr-defined]
+
+
+def test_the_deepagents_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    [block] = python_blocks("Using deepmemory with deepagents")
+    namespace: dict[str, object] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "'path': '/prefs.md', 'line': 1, 'text': 'Prefers short answers'" in out
+    assert "['write', 'edit']" in out
+    namespace["store"].close()  # type: ignore[attr-defined]
