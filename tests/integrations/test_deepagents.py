@@ -4,8 +4,12 @@ through our stores' fast paths, without losing edits, and inside deepagents' age
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,3 +249,82 @@ def test_memories_persist_across_threads_in_deepagents_own_agent(store: Any) -> 
     tool_outputs = [m.content for m in out["messages"] if isinstance(m, ToolMessage)]
     assert any("likes espresso" in str(c) for c in tool_outputs)
     assert store.get(NS, "/prefs.md").value["content"] == "likes espresso\n"
+
+
+AGENT_WORKER = """
+import sys
+from deepagents import create_deep_agent
+from deepagents.backends import CompositeBackend, StateBackend
+from langchain_core.messages import AIMessage, ToolMessage
+from deepmemory.integrations.deepagents import StoreBackend
+from deepmemory.stores import PostgresStore, SQLiteStore
+from deepmemory.testing import ScriptedChatModel, calls, tool_call
+
+kind, target, schema, worker, count = sys.argv[1:6]
+store = SQLiteStore(target) if kind == "sqlite" else PostgresStore(target, schema=schema)
+memories = StoreBackend(store=store, namespace=lambda rt: ("team",))
+
+def policy(messages):
+    done = [m for m in messages if isinstance(m, ToolMessage)]
+    if done and ("rror" in str(done[-1].content)):
+        sys.exit(f"edit {len(done)} failed: {done[-1].content}")
+    if len(done) == int(count):
+        return AIMessage("Done.")
+    new = f"p{worker}-{len(done)}\\n<END>"
+    return calls(tool_call("edit_file", file_path="/memories/log.md", old_string="<END>", new_string=new))
+
+agent = create_deep_agent(
+    model=ScriptedChatModel(replies=policy),
+    backend=CompositeBackend(default=StateBackend(), routes={"/memories/": memories}),
+)
+print("ready", flush=True)
+sys.stdin.readline()  # every worker starts on the same signal
+agent.invoke({"messages": [{"role": "user", "content": "append"}]},
+             config={"configurable": {"thread_id": f"w{worker}"}, "recursion_limit": 10_000})
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_appending_through_deepagents_edit_file_tool_lose_nothing(
+    make_store: Any, store_kind: str, tmp_path: Path
+) -> None:
+    """Two OS processes, each a deepagents agent making 200 ``edit_file`` appends to one
+    memory file through deepagents' own tool: all 400 land, each process's in order."""
+    store = make_store(store_kind)
+    store.put(("team",), "/log.md", {"content": "<END>", "encoding": "utf-8"})
+    if store_kind == "sqlite":
+        target, schema = str(store.path), ""
+    else:
+        target, schema = store.connection_string, store.schema
+    script = tmp_path / "agent_worker.py"
+    script.write_text(AGENT_WORKER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), store_kind, target, schema, str(w), "200"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for w in range(2)
+    ]
+    for proc in workers:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
+    for proc in workers:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in workers:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    lines = store.get(("team",), "/log.md").value["content"].split("\n")
+    assert lines[-1] == "<END>"
+    for w in range(2):
+        assert [line for line in lines if line.startswith(f"p{w}-")] == [
+            f"p{w}-{n}" for n in range(200)
+        ]
+    assert len(lines) == 401
