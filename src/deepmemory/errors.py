@@ -122,6 +122,32 @@ def read_only(path: str) -> str:
     return f"Error: {path!r} is read-only; it cannot be written, edited or deleted."
 
 
+def bad_offset(offset: object) -> str:
+    """A read's offset that is not a line number."""
+    return f"Error: offset must be 0 or more, not {offset!r}."
+
+
+def bad_limit(limit: object) -> str:
+    """A read's limit that is not a positive number of lines."""
+    return f"Error: limit must be 1 or more, not {limit!r}."
+
+
+def offset_past_end(path: str, offset: int, total: int) -> str:
+    """A read starting after the file's last line."""
+    return (
+        f"Error: offset {offset} is past the end of {path!r}, which has "
+        f"{total} lines. Use an offset below {total}."
+    )
+
+
+def delete_top(path: str) -> str:
+    """A delete of a storage's own top directory (everything in it)."""
+    return (
+        f"Error: refusing to delete {path!r}, the top of this storage, with "
+        "everything in it. Delete the files or subdirectories you mean one by one."
+    )
+
+
 def invalid_glob(pattern: str, reason: str) -> str:
     """A glob pattern that cannot be used."""
     return f"Error: invalid glob pattern {pattern!r}: {reason}."

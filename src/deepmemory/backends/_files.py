@@ -167,9 +167,9 @@ class FileOpsBackend(BaseBackend):
         except errors.InvalidPathError as exc:
             return ReadResult(str(file_path), error=str(exc))
         if not isinstance(offset, int) or offset < 0:
-            return ReadResult(vpath, error=f"Error: offset must be 0 or more, not {offset!r}.")
+            return ReadResult(vpath, error=errors.bad_offset(offset))
         if not isinstance(limit, int) or limit < 1:
-            return ReadResult(vpath, error=f"Error: limit must be 1 or more, not {limit!r}.")
+            return ReadResult(vpath, error=errors.bad_limit(limit))
         key = self._key(vpath)
         window: LineWindow | None
         if implements(repo, SupportsLineWindows):  # only the window travels
@@ -187,10 +187,7 @@ class FileOpsBackend(BaseBackend):
                 vpath,
                 total_lines=total,
                 size=size,
-                error=(
-                    f"Error: offset {offset} is past the end of {vpath!r}, which has "
-                    f"{total} lines. Use an offset below {total}."
-                ),
+                error=errors.offset_past_end(vpath, offset, total),
             )
         return ReadResult(vpath, window.lines, offset, total, size)
 
@@ -279,13 +276,7 @@ class FileOpsBackend(BaseBackend):
         except errors.InvalidPathError as exc:
             return DeleteResult(str(path), error=str(exc))
         if vpath == self.mount:
-            return DeleteResult(
-                vpath,
-                error=(
-                    f"Error: refusing to delete {vpath!r}, the top of this storage, with "
-                    "everything in it. Delete the files or subdirectories you mean one by one."
-                ),
-            )
+            return DeleteResult(vpath, error=errors.delete_top(vpath))
         keys: list[str] = yield Call(
             "file_delete_tree", (ns, self._key(vpath)), self._attributed(repo)
         )
