@@ -317,6 +317,42 @@ MUTANTS: list[Mutant] = [
         "    def _ensure_tables(self) -> None:\n        pass\n",
         ("tests/stores/test_base_store.py",),
     ),
+    Mutant(
+        "deepagents StoreBackend: edits write without compare-and-swap",
+        "src/deepmemory/integrations/deepagents/_store.py",
+        'put = {"expected_version": file.version, **kwargs}',
+        'put = {"expected_version": None, **kwargs}',
+        (
+            "tests/integrations/test_deepagents.py::"
+            "test_concurrent_edits_through_compare_and_swap_lose_nothing",
+        ),
+    ),
+    Mutant(
+        "deepagents route: paths reach the wrapped backend unvalidated",
+        "src/deepmemory/integrations/deepagents/_route.py",
+        "vpath = paths.validate_file(file_path)\n        except errors.InvalidPathError as exc:\n"
+        "            return WriteResult(",
+        "vpath = str(file_path)\n        except errors.InvalidPathError as exc:\n"
+        "            return WriteResult(",
+        (
+            "tests/integrations/test_deepagents_routes.py::"
+            "test_paths_our_rules_refuse_never_reach_the_wrapped_backend",
+        ),
+    ),
+    Mutant(
+        "deepagents route: grep keeps matches outside the path asked for",
+        "src/deepmemory/integrations/deepagents/_route.py",
+        "continue  # the wrapped backend looked wider than asked",
+        "pass",
+        ("tests/integrations/test_deepagents_routes.py::TestConformance",),
+    ),
+    Mutant(
+        "deepagents route: a missing file gets the wrapped backend's message",
+        "src/deepmemory/integrations/deepagents/_route.py",
+        "if self._missing(message, key):",
+        "if False:",
+        ("tests/integrations/test_deepagents_routes.py::TestConformance",),
+    ),
 ]
 
 

@@ -41,3 +41,15 @@ def test_the_deepagents_example_runs(
     assert "'path': '/prefs.md', 'line': 1, 'text': 'Prefers short answers'" in out
     assert "['write', 'edit']" in out
     namespace["store"].close()  # type: ignore[attr-defined]
+
+
+def test_the_deepagents_route_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    [block] = python_blocks("deepagents' backends as deepmemory routes")
+    exec(compile(block, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "['1. read the code', '2. fix the bug']"
+    assert lines[1] == "['2. fix the bug']"
+    assert lines[2].startswith("Error") and "passwd" not in str(list(tmp_path.rglob("*")))

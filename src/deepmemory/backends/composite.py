@@ -57,7 +57,9 @@ class CompositeBackend(BaseBackend):
             if not hasattr(backend, "mounted"):
                 raise ConfigError(
                     f"The backend for route {prefix!r} must be a deepmemory backend "
-                    f"(got {type(backend).__name__})."
+                    f"(got {type(backend).__name__}). A deepagents backend serves a route "
+                    "once wrapped: DeepAgentsBackend(backend), from "
+                    "deepmemory.integrations.deepagents (pip install 'deepmemory[deepagents]')."
                 )
             try:
                 mount = paths.validate(prefix)
