@@ -148,6 +148,19 @@ def delete_top(path: str) -> str:
     )
 
 
+def already_exists(path: str) -> str:
+    """A move onto a path that is taken."""
+    return (
+        f"Error: {path!r} already exists; a move never replaces anything. Choose another "
+        "name, or delete it first if it should go."
+    )
+
+
+def bad_move(old: str, new: str, why: str) -> str:
+    """A move that cannot be made as asked."""
+    return f"Error: cannot move {old!r} to {new!r}: {why}."
+
+
 def invalid_glob(pattern: str, reason: str) -> str:
     """A glob pattern that cannot be used."""
     return f"Error: invalid glob pattern {pattern!r}: {reason}."

@@ -172,6 +172,25 @@ def test_rm_refuses_the_whole_memory(mem, agent_files):
     assert "refusing to delete" in one_error_line(result.stderr)
 
 
+def test_mv_moves_a_file_or_a_directory_and_never_replaces(mem, agent_files):
+    agent_files.write("/memories/a.txt", "a")
+    agent_files.write("/memories/d/b.txt", "b")
+    agent_files.write("/memories/d/c.txt", "c")
+    assert mem("mv", "a.txt", "notes/a.txt").stdout == (
+        "Moved '/memories/a.txt' to '/memories/notes/a.txt'.\n"
+    )
+    assert mem("mv", "/memories/d", "archive").stdout == (
+        "Moved '/memories/d' to '/memories/archive' with the 2 files in it.\n"
+    )
+    assert agent_files.read("/memories/archive/c.txt").lines == ["c"]
+    taken = mem("mv", "notes/a.txt", "archive/b.txt")
+    assert taken.exit_code == 1 and "already exists" in one_error_line(taken.stderr)
+    missing = mem("mv", "ghost.txt", "x.txt")
+    assert missing.exit_code == 1 and "not found" in one_error_line(missing.stderr)
+    history = json.loads(mem("history", "archive/b.txt", "--json").stdout)
+    assert [r["op"] for r in history] == ["move"]
+
+
 def test_grep_prints_matching_lines_files_counts_and_json(mem, agent_files):
     agent_files.write("/memories/a.txt", "tea\nmilk tea\n")
     agent_files.write("/memories/b.md", "no match\n")

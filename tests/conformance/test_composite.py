@@ -134,3 +134,21 @@ def test_a_route_top_is_a_directory_and_cannot_be_written_as_a_file(fs):
     ):
         assert result.error is not None and "directory" in result.error
     assert fs.store.search(("filesystem",)) == []
+
+
+def test_moves_stay_within_one_storage(fs):
+    seed(fs)
+    assert fs.move("/memories/a.txt", "/memories/notes/a.txt").error is None
+    assert fs.read("/memories/notes/a.txt").lines == ["needle in /memories/a.txt"]
+    assert {i.key for i in fs.store.search(("filesystem",))} == {"/notes/a.txt"}
+    crossing = fs.move("/memories/notes/a.txt", "/disk/a.txt").error
+    assert "different storages" in crossing and "read_file" in crossing
+    assert "different storages" in fs.move("/draft.txt", "/memories/draft.txt").error
+    assert "top of a separate storage" in fs.move("/memories", "/old-memories").error
+    assert "top of a separate storage" in fs.move("/disk/d.txt", "/disk").error
+    fs.write("/tree/x.txt", "x")
+    assert fs.move("/tree", "/memories/tree").error.count("different storages") == 1
+    assert fs.move("/disk/d.txt", "/disk/e.txt").error is None
+    assert fs.move("/draft.txt", "/drafts/first.txt").error is None
+    assert set(fs.files_in_state()) >= {"/drafts/first.txt"}
+    assert "/draft.txt" not in {k for k, v in fs.files_in_state().items() if v is not None}

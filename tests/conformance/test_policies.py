@@ -43,6 +43,7 @@ def test_a_read_only_area_can_be_read_but_not_changed(mode):
         fs.edit("/memories/policies/rules.txt", "kind", "mean"),
         fs.delete("/memories/policies/rules.txt"),
         fs.upload_files([("/memories/policies/new.txt", b"x")])[0],
+        fs.move("/memories/policies/rules.txt", "/memories/policies/old.txt"),
     ):
         assert "is read-only" in result.error
     assert fs.write("/memories/notes.txt", "ok").error is None
@@ -60,6 +61,10 @@ def test_read_only_prefixes_lock_only_their_part(mode):
     assert "read-only" in fs.write("/locked/a.txt", "x").error
     results = fs.upload_files([("/locked/b", b"1"), ("/c", b"2")])
     assert "read-only" in results[0].error and results[1].error is None
+    assert fs.write("/locked-not/x.txt", "x").error is None
+    assert "read-only" in fs.move("/open.txt", "/locked/open.txt").error
+    assert "read-only" in fs.move("/locked/a.txt", "/free.txt").error
+    assert fs.move("/open.txt", "/moved.txt").error is None
 
 
 def test_a_file_over_the_size_limit_is_refused_and_nothing_changes(mode):

@@ -120,3 +120,15 @@ class BaseBackend:
 
     def _serves(self, path: str) -> bool:
         return paths.is_within(path, self.mount)
+
+
+def move_problem(mount: str, old: str, new: str) -> str | None:
+    """Why normalised paths ``old`` cannot move to ``new`` in a backend at ``mount``."""
+    why = None
+    if mount in (old, new):
+        why = f"{mount!r} is the top of this storage"
+    elif old == new:
+        why = "they are the same path"
+    elif paths.is_within(new, old):
+        why = "a directory cannot move into itself"
+    return None if why is None else errors.bad_move(old, new, why)

@@ -21,7 +21,15 @@ from typing import Any
 
 from deepmemory import errors, paths
 from deepmemory.backends import _scan
-from deepmemory.backends._base import BACKOFF, BaseBackend, Call, Op, run_async, run_sync
+from deepmemory.backends._base import (
+    BACKOFF,
+    BaseBackend,
+    Call,
+    Op,
+    move_problem,
+    run_async,
+    run_sync,
+)
 from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
 from deepmemory.backends._text import (
     count_and_replace,
@@ -44,6 +52,7 @@ from deepmemory.backends.protocol import (
     GrepResult,
     LineWindow,
     LsResult,
+    MoveResult,
     Namespace,
     ReadResult,
     RecentFile,
@@ -53,6 +62,7 @@ from deepmemory.backends.protocol import (
     SupportsHistory,
     SupportsInPlaceWrites,
     SupportsLineWindows,
+    SupportsMove,
     SupportsRecentFiles,
     UploadResult,
     WriteResult,
@@ -284,6 +294,57 @@ class FileOpsBackend(BaseBackend):
             return DeleteResult(vpath, error=errors.not_found(vpath))
         return DeleteResult(vpath, sorted(self._vpath(k) for k in keys))
 
+    def _op_move(self, repo: Any, ns: Namespace, old_path: str, new_path: str) -> Op[MoveResult]:
+        try:
+            old, new = paths.validate(old_path), paths.validate(new_path)
+        except errors.InvalidPathError as exc:
+            return MoveResult(str(old_path), str(new_path), error=str(exc))
+        problem = move_problem(self.mount, old, new)
+        if problem:
+            return MoveResult(old, new, error=problem)
+        key, new_key = self._key(old), self._key(new)
+        if implements(repo, SupportsMove):
+            moved = yield Call("file_move", (ns, key, new_key), self._attributed(repo))
+        else:
+            moved = yield from self._move_by_copy(repo, ns, key, new_key)
+        if moved is None:
+            return MoveResult(old, new, error=errors.already_exists(new))
+        if not moved:
+            return MoveResult(old, new, error=errors.not_found(old))
+        return MoveResult(old, new, [(self._vpath(a), self._vpath(b)) for a, b in moved])
+
+    def _move_by_copy(
+        self, repo: Any, ns: Namespace, key: str, new_key: str
+    ) -> Op[list[tuple[str, str]] | None]:
+        """``file_move`` for a repository without it: copy each file, then delete the old.
+
+        Not atomic: a failure half-way leaves both copies, never neither.
+        """
+        sources: list[tuple[str, StoredFile]] = []
+        single: StoredFile | None = yield Call("file_get", (ns, key))
+        if single is not None:
+            sources.append((key, single))
+        below: list[FileInfo] = yield Call("file_glob", (ns, key, ".*"))
+        for info in below:
+            file = yield Call("file_get", (ns, info.path))
+            if file is not None:
+                sources.append((info.path, file))
+        if not sources:
+            return []
+        if (yield Call("file_get", (ns, new_key))) is not None or (
+            yield Call("file_is_dir", (ns, new_key))
+        ):
+            return None
+        moved = []
+        put = {"expected_version": 0, **self._attributed(repo, "move")}
+        for source, file in sources:
+            target = new_key + source[len(key) :]
+            if (yield Call("file_put", (ns, target, file), put)) is None:
+                return None  # created meanwhile: what was copied stays in both places
+            moved.append((source, target))
+        yield Call("file_delete_tree", (ns, key), self._attributed(repo))
+        return sorted(moved)
+
     def _op_glob(self, repo: Any, ns: Namespace, pattern: str, path: str | None) -> Op[GlobResult]:
         try:
             base = paths.validate_dir(path)
@@ -458,6 +519,14 @@ class FileOpsBackend(BaseBackend):
         """Async ``delete``."""
         return await self._async(self._op_delete, path)  # type: ignore[no-any-return]
 
+    def move(self, old_path: str, new_path: str) -> MoveResult:
+        """Move a file, or a directory with everything below it; nothing is replaced."""
+        return self._sync(self._op_move, old_path, new_path)  # type: ignore[no-any-return]
+
+    async def amove(self, old_path: str, new_path: str) -> MoveResult:
+        """Async ``move``."""
+        return await self._async(self._op_move, old_path, new_path)  # type: ignore[no-any-return]
+
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
         """Files under ``path`` matching a glob pattern."""
         return self._sync(self._op_glob, pattern, path)  # type: ignore[no-any-return]
@@ -522,6 +591,7 @@ _RESULTS: dict[str, Any] = {
     "_op_write": WriteResult,
     "_op_edit": EditResult,
     "_op_delete": DeleteResult,
+    "_op_move": MoveResult,
     "_op_glob": GlobResult,
     "_op_grep": GrepResult,
     "_op_recent": RecentResult,

@@ -31,6 +31,7 @@ from deepmemory.backends.protocol import (
     GlobResult,
     GrepResult,
     LsResult,
+    MoveResult,
     ReadResult,
     RecentResult,
     UploadResult,
@@ -265,6 +266,42 @@ class CompositeBackend(BaseBackend):
     async def adelete(self, path: str) -> DeleteResult:
         """Async ``delete``."""
         return await self._for(path).adelete(path)  # type: ignore[attr-defined, no-any-return]
+
+    def _mover(self, old_path: str, new_path: str) -> BaseBackend | str:
+        """The backend that makes a move, or why none can."""
+        try:
+            old, new = paths.validate(old_path), paths.validate(new_path)
+        except errors.InvalidPathError:
+            return self.default  # it refuses the path with the path's message
+        owner = self.route(old)
+        for end in (old, new):
+            if end in self.routes:
+                return errors.bad_move(old, new, f"{end!r} is the top of a separate storage")
+        if self.route(new) is not owner:
+            return errors.bad_move(
+                old,
+                new,
+                "they are in different storages; copy the file with read_file and "
+                "write_file, then delete the old one",
+            )
+        for mount in self.routes:
+            if mount != old and (paths.is_within(mount, old) or paths.is_within(mount, new)):
+                return errors.bad_move(old, new, f"{mount!r} below it is a separate storage")
+        return owner
+
+    def move(self, old_path: str, new_path: str) -> MoveResult:
+        """Move within the backend that owns both paths."""
+        mover = self._mover(old_path, new_path)
+        if isinstance(mover, str):
+            return MoveResult(str(old_path), str(new_path), error=mover)
+        return mover.move(old_path, new_path)  # type: ignore[attr-defined, no-any-return]
+
+    async def amove(self, old_path: str, new_path: str) -> MoveResult:
+        """Async ``move``."""
+        mover = self._mover(old_path, new_path)
+        if isinstance(mover, str):
+            return MoveResult(str(old_path), str(new_path), error=mover)
+        return await mover.amove(old_path, new_path)  # type: ignore[attr-defined, no-any-return]
 
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
         """Glob across every backend serving part of ``path``."""

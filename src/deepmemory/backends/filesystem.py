@@ -207,8 +207,38 @@ class _DiskFiles:
             return keys or [key]
         return []
 
+    def file_move(
+        self, namespace: Namespace, key: str, new_key: str
+    ) -> list[tuple[str, str]] | None:
+        host, target = self._checked(key), self._checked(new_key)
+        if os.path.isfile(host):
+            keys = [key]
+        elif os.path.isdir(host):
+            keys = [k for k, _ in self._walk(key)]
+        else:
+            return []
+        if not keys:
+            return []
+        folder = os.path.dirname(target)
+        # One rename (a directory with everything in it), under the root's lock so
+        # that a compare-and-swap write cannot land in between.
+        with open(self._lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if os.path.lexists(target):
+                return None
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise InvalidPathError(
+                    f"Error: cannot move to {new_key!r}: a part of its directory path is a file."
+                ) from None
+            self._checked(self._key_of(folder))
+            os.rename(host, target)
+        return sorted((k, new_key + k[len(key) :]) for k in keys)
+
     afile_get = _threaded(file_get)
     afile_put = _threaded(file_put)
+    afile_move = _threaded(file_move)
     afile_list_dir = _threaded(file_list_dir)
     afile_is_dir = _threaded(file_is_dir)
     afile_glob = _threaded(file_glob)

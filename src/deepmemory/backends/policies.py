@@ -24,6 +24,7 @@ from deepmemory.backends._text import count_and_replace, text_size
 from deepmemory.backends.protocol import (
     DeleteResult,
     EditResult,
+    MoveResult,
     UploadResult,
     WriteResult,
 )
@@ -159,6 +160,20 @@ class ReadOnlyBackend(_Wrapper):
         if locked:
             return DeleteResult(path, error=locked)
         return await self.inner.adelete(path)  # type: ignore[no-any-return]
+
+    def move(self, old_path: str, new_path: str) -> MoveResult:
+        """Refused when either end is read-only, else passed on."""
+        locked = self._locked(old_path) or self._locked(new_path)
+        if locked:
+            return MoveResult(str(old_path), str(new_path), error=locked)
+        return self.inner.move(old_path, new_path)  # type: ignore[no-any-return]
+
+    async def amove(self, old_path: str, new_path: str) -> MoveResult:
+        """Async ``move``."""
+        locked = self._locked(old_path) or self._locked(new_path)
+        if locked:
+            return MoveResult(str(old_path), str(new_path), error=locked)
+        return await self.inner.amove(old_path, new_path)  # type: ignore[no-any-return]
 
     def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Uploads under read-only prefixes are refused, the others passed on."""

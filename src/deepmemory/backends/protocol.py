@@ -28,7 +28,7 @@ from deepmemory import clock
 
 Namespace = tuple[str, ...]
 Encoding = Literal["utf-8", "base64"]
-RevisionOp = Literal["write", "edit", "delete", "restore"]
+RevisionOp = Literal["write", "edit", "delete", "restore", "move"]
 FilesUpdate = dict[str, "dict[str, Any] | None"]
 
 DEFAULT_READ_LIMIT = 2000
@@ -96,6 +96,20 @@ class DeleteResult:
 
 
 @dataclass(slots=True)
+class MoveResult:
+    """Outcome of ``move``: each file moved, as ``(old path, new path)``, sorted.
+
+    A file moves alone; a directory moves with everything below it.
+    """
+
+    path: str
+    new_path: str = ""
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    files_update: FilesUpdate | None = None
+
+
+@dataclass(slots=True)
 class GlobResult:
     """Files whose path matches a pattern, sorted by path."""
 
@@ -153,6 +167,7 @@ class Backend(Protocol):
         self, file_path: str, old_string: str, new_string: str, *, replace_all: bool = False
     ) -> EditResult: ...
     def delete(self, path: str) -> DeleteResult: ...
+    def move(self, old_path: str, new_path: str) -> MoveResult: ...
     def glob(self, pattern: str, path: str | None = None) -> GlobResult: ...
     def grep(
         self, pattern: str, path: str | None = None, glob: str | None = None
@@ -169,6 +184,7 @@ class Backend(Protocol):
         self, file_path: str, old_string: str, new_string: str, *, replace_all: bool = False
     ) -> EditResult: ...
     async def adelete(self, path: str) -> DeleteResult: ...
+    async def amove(self, old_path: str, new_path: str) -> MoveResult: ...
     async def aglob(self, pattern: str, path: str | None = None) -> GlobResult: ...
     async def agrep(
         self, pattern: str, path: str | None = None, glob: str | None = None
@@ -520,6 +536,27 @@ class SupportsInPlaceWrites(Protocol):
         ``None``, changing nothing, when the file is missing, binary, or does not hold
         ``old_string`` exactly once: the caller reads it to say which. Never loses a
         concurrent update of the same file.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsMove(Protocol):
+    """A file repository that moves a file or a directory in one step (one transaction).
+
+    Without it, ``FileOpsBackend.move`` copies each file (``file_put`` with expected
+    version 0, so nothing is replaced), then deletes the old tree. With history it
+    accepts ``author`` as ``file_delete_tree`` does. Async twin: ``afile_move``.
+    """
+
+    def file_move(
+        self, namespace: Namespace, key: str, new_key: str
+    ) -> list[tuple[str, str]] | None:
+        """Move the file at ``key`` and every file below it to ``new_key``, at once.
+
+        Contents and times are kept. The ``(old key, new key)`` pairs moved, sorted
+        (``[]``: nothing is at or below ``key``); ``None``, moving nothing, if anything
+        exists at or below ``new_key``.
         """
         ...
 

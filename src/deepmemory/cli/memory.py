@@ -62,6 +62,7 @@ from deepmemory.middleware.filesystem import (
     render_glob,
     render_grep,
     render_ls,
+    render_move,
     render_write,
 )
 from deepmemory.pruning import PruneReport, prune_namespace
@@ -301,6 +302,28 @@ def rm(
         result = backend.delete(vpath)
     _check(result.error)
     typer.echo(render_delete(result))
+
+
+@memory_app.command("mv")
+@reports_errors
+def mv(
+    path: PathArgument,
+    new_path: Annotated[
+        str,
+        typer.Argument(help="Where it goes ('/memories' may be left out).", show_default=False),
+    ],
+    user: UserOption = None,
+    db: DbOption = None,
+) -> None:
+    """Move or rename a file, or a directory with everything in it (never replaces).
+
+    Example:
+        deepmemory memory mv notes.txt archive/2026-notes.txt
+    """
+    with _memory(user, db) as backend:
+        result = backend.move(memory_path(path), memory_path(new_path))
+    _check(result.error)
+    typer.echo(render_move(result))
 
 
 @memory_app.command("grep")

@@ -36,6 +36,7 @@ from deepmemory.backends.protocol import (
     GlobResult,
     GrepResult,
     LsResult,
+    MoveResult,
     ReadResult,
     WriteResult,
 )
@@ -169,6 +170,15 @@ def render_delete(result: DeleteResult) -> str:
     if result.deleted == [result.path]:
         return f"Deleted {result.path!r}."
     return f"Deleted {result.path!r} and the {len(result.deleted)} files in it."
+
+
+def render_move(result: MoveResult) -> str:
+    """Text for ``move``."""
+    if result.error:
+        return result.error
+    if [old for old, _ in result.moved] == [result.path]:
+        return f"Moved {result.path!r} to {result.new_path!r}."
+    return f"Moved {result.path!r} to {result.new_path!r} with the {len(result.moved)} files in it."
 
 
 def render_glob(result: GlobResult) -> str:

@@ -48,6 +48,7 @@ from deepmemory.stores._expiry import (
     touching,
 )
 from deepmemory.stores._lines import select_lines
+from deepmemory.stores._moves import move_tree, purge_expired
 from deepmemory.stores._recent import changes, recent_files
 from deepmemory.stores._revisions import (
     Retention,
@@ -713,6 +714,59 @@ class SQLStore(HistoryMixin, BaseStore):
     ) -> list[str]:
         """Async ``file_delete_tree``."""
         return await self._aone(self._delete_tree(namespace, key, author))
+
+    # Errors meaning "that key is taken" (a write racing a move to its destination).
+    _TAKEN: tuple[type[Exception], ...] = ()
+
+    def _move_steps(
+        self, namespace: Namespace, key: str, new_key: str, author: Author | None
+    ) -> list[Step[Any]]:
+        fresh = self._fresh()
+        steps: list[Step[Any]] = []
+        if fresh is not None:  # expired files are not shown, so they are not in the way
+            steps.append(purge_expired(self.dialect, namespace, new_key, fresh))
+        steps.append(
+            move_tree(self.dialect, namespace, key, new_key, fresh, author, self.retention)
+        )
+        return steps
+
+    def file_move(
+        self, namespace: Namespace, key: str, new_key: str, *, author: Author | None = None
+    ) -> list[tuple[str, str]] | None:
+        """Move the file at ``key`` and every file below it to ``new_key``, in one transaction.
+
+        The (old, new) keys moved; ``[]`` if nothing is there; ``None`` if anything
+        exists at or below ``new_key`` (nothing moved).
+        """
+        try:
+            moved: list[tuple[str, str]] = self._steps(
+                self._move_steps(namespace, key, new_key, author)
+            )[-1]
+        except self._TAKEN:
+            return None
+        if moved:
+            return moved
+        if self.file_get(namespace, key) is None and not self.file_is_dir(namespace, key):
+            return []
+        return None
+
+    async def afile_move(
+        self, namespace: Namespace, key: str, new_key: str, *, author: Author | None = None
+    ) -> list[tuple[str, str]] | None:
+        """Async ``file_move``."""
+        try:
+            moved: list[tuple[str, str]] = (
+                await self._asteps(self._move_steps(namespace, key, new_key, author))
+            )[-1]
+        except self._TAKEN:
+            return None
+        if moved:
+            return moved
+        if await self.afile_get(namespace, key) is None and not await self.afile_is_dir(
+            namespace, key
+        ):
+            return []
+        return None
 
     # -- history (SupportsHistory; diff and restore come from HistoryMixin) -------------
 

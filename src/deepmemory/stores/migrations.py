@@ -353,6 +353,24 @@ MIGRATIONS: list[Migration] = [
             "EXECUTE FUNCTION deepmemory_vectors_forget()",
         ),
     ),
+    Migration(
+        "m011_move_revisions",
+        # History records moves (op 'move'). SQLite cannot change a CHECK constraint:
+        # the table is rebuilt under the same name, rows and primary key kept.
+        sqlite=(
+            _REVISIONS.replace("deepmemory_revisions", "deepmemory_revisions_m011")
+            .replace("'restore')", "'restore', 'move')")
+            .format(**_TYPES["sqlite"]),
+            "INSERT INTO deepmemory_revisions_m011 SELECT * FROM deepmemory_revisions",
+            "DROP TABLE deepmemory_revisions",
+            "ALTER TABLE deepmemory_revisions_m011 RENAME TO deepmemory_revisions",
+        ),
+        postgres=(
+            "ALTER TABLE deepmemory_revisions DROP CONSTRAINT deepmemory_revisions_op_check",
+            "ALTER TABLE deepmemory_revisions ADD CONSTRAINT deepmemory_revisions_op_check "
+            "CHECK (op IN ('write', 'edit', 'delete', 'restore', 'move'))",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (

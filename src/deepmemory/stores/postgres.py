@@ -92,6 +92,7 @@ class PostgresStore(SQLStore):
     """
 
     dialect: Dialect = "postgres"
+    _TAKEN = (psycopg.errors.UniqueViolation,)
 
     def __init__(
         self,

@@ -70,6 +70,7 @@ class SQLiteStore(SQLStore):
     """
 
     dialect: Dialect = "sqlite"
+    _TAKEN = (sqlite3.IntegrityError,)
     _refresh_needs_config = True  # as LangGraph's SqliteStore
 
     def __init__(

@@ -228,6 +228,52 @@ class BackendConformance:
         assert "refusing" in fs.delete(top).error
         assert fs.read(fs.p("/a.txt")).error is None
 
+    # -- move --------------------------------------------------------------------------------
+
+    def test_move_renames_a_file_keeping_its_content(self, fs: Harness) -> None:
+        fs.write(fs.p("/a.txt"), "one\ntwo\n")
+        result = fs.move(fs.p("/a.txt"), fs.p("/notes/b.txt"))
+        assert result.error is None
+        assert result.moved == [(fs.p("/a.txt"), fs.p("/notes/b.txt"))]
+        assert fs.read(fs.p("/notes/b.txt")).lines == ["one", "two"]
+        assert "not found" in fs.read(fs.p("/a.txt")).error
+        assert fs.edit(fs.p("/notes/b.txt"), "two", "three").error is None
+
+    def test_move_of_a_directory_moves_everything_below_it(self, fs: Harness) -> None:
+        fs.write(fs.p("/d/a.txt"), "a")
+        fs.write(fs.p("/d/e/b.txt"), "b")
+        fs.upload_files([(fs.p("/d/e/c.dat"), b"\x00\xff")])
+        fs.write(fs.p("/dx.txt"), "next to it, not in it")
+        result = fs.move(fs.p("/d"), fs.p("/z/d2"))
+        assert result.error is None
+        assert [new for _, new in result.moved] == [
+            fs.p("/z/d2/a.txt"),
+            fs.p("/z/d2/e/b.txt"),
+            fs.p("/z/d2/e/c.dat"),
+        ]
+        assert _paths(fs.ls(fs.p("/z/d2"))) == [fs.p("/z/d2/a.txt"), fs.p("/z/d2/e/")]
+        assert fs.download_files([fs.p("/z/d2/e/c.dat")])[0].content == b"\x00\xff"
+        assert [m.path for m in fs.grep("b", fs.p("/z")).matches] == [fs.p("/z/d2/e/b.txt")]
+        assert "not found" in fs.ls(fs.p("/d")).error
+        assert fs.read(fs.p("/dx.txt")).lines == ["next to it, not in it"]
+
+    def test_move_never_replaces_an_existing_file_or_directory(self, fs: Harness) -> None:
+        fs.write(fs.p("/a.txt"), "a")
+        fs.write(fs.p("/b.txt"), "b")
+        fs.write(fs.p("/d/c.txt"), "c")
+        assert "already exists" in fs.move(fs.p("/a.txt"), fs.p("/b.txt")).error
+        assert "already exists" in fs.move(fs.p("/a.txt"), fs.p("/d")).error
+        assert fs.read(fs.p("/a.txt")).lines == ["a"] and fs.read(fs.p("/b.txt")).lines == ["b"]
+
+    def test_move_errors_name_the_problem(self, fs: Harness) -> None:
+        fs.write(fs.p("/d/a.txt"), "a")
+        missing = fs.move(fs.p("/ghost.txt"), fs.p("/x.txt")).error
+        assert missing is not None and "not found" in missing
+        assert "into itself" in fs.move(fs.p("/d"), fs.p("/d/sub")).error
+        assert "same path" in fs.move(fs.p("/d/a.txt"), fs.p("/d/a.txt")).error
+        assert fs.move(fs.p("/d/a.txt"), fs.p("/../x")).error.startswith("Error")
+        assert fs.read(fs.p("/d/a.txt")).lines == ["a"]
+
     # -- glob --------------------------------------------------------------------------------
 
     def _tree(self, fs: Harness) -> None:

@@ -136,6 +136,10 @@ class Harness:
         """``delete``."""
         return self.run("delete", path)
 
+    def move(self, old_path: str, new_path: str) -> Any:
+        """``move``."""
+        return self.run("move", old_path, new_path)
+
     def glob(self, pattern: str, path: str | None = None) -> Any:
         """``glob``."""
         return self.run("glob", pattern, path)

@@ -43,7 +43,7 @@ from deepagents.backends.protocol import BackendProtocol
 from deepagents.backends.utils import EMPTY_CONTENT_WARNING
 
 from deepmemory import errors, paths
-from deepmemory.backends._base import BaseBackend, Call, Op, run_async, run_sync
+from deepmemory.backends._base import BaseBackend, Call, Op, move_problem, run_async, run_sync
 from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
 from deepmemory.backends._text import is_valid_text, split_lines
 from deepmemory.backends.protocol import (
@@ -56,6 +56,7 @@ from deepmemory.backends.protocol import (
     GrepMatch,
     GrepResult,
     LsResult,
+    MoveResult,
     ReadResult,
     RecentFile,
     RecentResult,
@@ -349,6 +350,44 @@ class DeepAgentsBackend(BaseBackend):
         deleted = sorted(self._vpath_of(f["path"]) for f in below) or [vpath]
         return DeleteResult(vpath, deleted)
 
+    def _op_move(self, old_path: str, new_path: str) -> Op[MoveResult]:
+        """Download, upload at the new paths, then delete: deepagents has no move.
+
+        Not atomic: a failure half-way leaves both copies, never neither.
+        """
+        try:
+            old, new = paths.validate(old_path), paths.validate(new_path)
+        except errors.InvalidPathError as exc:
+            return MoveResult(str(old_path), str(new_path), error=str(exc))
+        problem = move_problem(self.mount, old, new)
+        if problem:
+            return MoveResult(old, new, error=problem)
+        key, new_key = self._key(old), self._key(new)
+        sources = sorted(f["path"] for f in (yield from self._every_file(key))) or [key]
+        got = yield Call("download_files", (sources,))
+        if any(d.content is None for d in got):
+            if sources == [key]:
+                return MoveResult(old, new, error=errors.not_found(old))
+            return MoveResult(old, new, error=errors.tool_failed("move", RuntimeError()))
+        (there,) = yield Call("download_files", ([new_key],))
+        if there.content is not None or (yield from self._is_dir(new_key)):
+            return MoveResult(old, new, error=errors.already_exists(new))
+        targets = [new_key + source[len(key) :] for source in sources]
+        sent = yield Call(
+            "upload_files", (list(zip(targets, [d.content for d in got], strict=True)),)
+        )
+        for target, answer in zip(targets, sent, strict=True):
+            if answer.error:
+                vpath = self._vpath(target)
+                return MoveResult(
+                    old, new, error=_code_message(answer.error, target, vpath, "move", self)
+                )
+        result = yield Call("delete", (key,))
+        if result.error:
+            return MoveResult(old, new, error=self._said(result.error, key, old))
+        moved = [(self._vpath(s), self._vpath(t)) for s, t in zip(sources, targets, strict=True)]
+        return MoveResult(old, new, moved)
+
     def _op_glob(self, pattern: str, path: str | None) -> Op[GlobResult]:
         try:
             base = paths.validate_dir(path)
@@ -518,6 +557,14 @@ class DeepAgentsBackend(BaseBackend):
         """Async ``delete``."""
         return await self._async(self._op_delete, "delete", path)  # type: ignore[no-any-return]
 
+    def move(self, old_path: str, new_path: str) -> MoveResult:
+        """Move a file or a directory (copied, then deleted: see ``_op_move``)."""
+        return self._sync(self._op_move, "move", old_path, new_path)  # type: ignore[no-any-return]
+
+    async def amove(self, old_path: str, new_path: str) -> MoveResult:
+        """Async ``move``."""
+        return await self._async(self._op_move, "move", old_path, new_path)  # type: ignore[no-any-return]
+
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
         """Files under ``path`` matching a glob pattern (deepmemory's glob language)."""
         return self._sync(self._op_glob, "glob", pattern, path)  # type: ignore[no-any-return]
@@ -579,6 +626,7 @@ _RESULTS: dict[str, Any] = {
     "write_file": WriteResult,
     "edit_file": EditResult,
     "delete": DeleteResult,
+    "move": MoveResult,
     "glob": GlobResult,
     "grep": GrepResult,
     "recent": RecentResult,
