@@ -353,6 +353,56 @@ MUTANTS: list[Mutant] = [
         "if False:",
         ("tests/integrations/test_deepagents_routes.py::TestConformance",),
     ),
+    Mutant(
+        "move: the destination is not checked (a directory moves into a taken one)",
+        "src/deepmemory/stores/_moves.py",
+        'f"AND NOT EXISTS ({taken})"',
+        '""',
+        ("tests/stores/test_moves.py::test_a_move_onto_a_taken_path_moves_nothing",),
+    ),
+    Mutant(
+        "move: vectors keep the old version (PostgreSQL)",
+        "src/deepmemory/stores/_moves.py",
+        '"WHEN vec.version = o.version THEN m.version ELSE vec.version END "',
+        '"WHEN false THEN m.version ELSE vec.version END "',
+        (
+            "tests/stores/test_moves.py::test_search_by_meaning_finds_a_moved_item_under_its_new_key",
+        ),
+    ),
+    Mutant(
+        "move: vectors keep the old version (SQLite)",
+        "src/deepmemory/stores/_moves.py",
+        '"THEN (SELECT i.version FROM deepmemory_items AS i WHERE i.namespace = :ns "',
+        '"THEN version + 0 * (SELECT i.version FROM deepmemory_items AS i WHERE i.namespace = :ns "',
+        (
+            "tests/stores/test_moves.py::test_search_by_meaning_finds_a_moved_item_under_its_new_key",
+        ),
+    ),
+    Mutant(
+        "move: not recorded in history",
+        "src/deepmemory/stores/_moves.py",
+        'records = retention.records and key.startswith("/")',
+        "records = False",
+        (
+            "tests/stores/test_moves.py::"
+            "test_a_move_is_recorded_at_both_paths_and_the_old_content_stays_restorable",
+        ),
+    ),
+    Mutant(
+        "move: a read-only area lets moves through",
+        "src/deepmemory/backends/policies.py",
+        '"""Refused when either end is read-only, else passed on."""\n'
+        "        locked = self._locked(old_path) or self._locked(new_path)",
+        '"""Refused when either end is read-only, else passed on."""\n        locked = None',
+        ("tests/conformance/test_policies.py",),
+    ),
+    Mutant(
+        "move: CompositeBackend lets a move cross storages",
+        "src/deepmemory/backends/composite.py",
+        "if self.route(new) is not owner:",
+        "if False:",
+        ("tests/conformance/test_composite.py::test_moves_stay_within_one_storage",),
+    ),
 ]
 
 
