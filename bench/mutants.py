@@ -403,6 +403,33 @@ MUTANTS: list[Mutant] = [
         "if False:",
         ("tests/conformance/test_composite.py::test_moves_stay_within_one_storage",),
     ),
+    Mutant(
+        "recall: words shared by every passage outrank meaning (ties by key)",
+        "src/deepmemory/stores/_passages.py",
+        '"ORDER BY w DESC, s DESC, v.key, v.seq LIMIT :limit"',
+        '"ORDER BY w DESC, v.key, v.seq LIMIT :limit"',
+        (
+            "tests/stores/test_passages.py::"
+            "test_words_every_passage_shares_do_not_outrank_the_closest_passage",
+        ),
+    ),
+    Mutant(
+        "recall: passages of an older version of a file are searched",
+        "src/deepmemory/stores/_passages.py",
+        "f\"AND f.version = i.version{_fresh(dialect, fresh, params, 'i')}\"",
+        "f\"{_fresh(dialect, fresh, params, 'i')}\"",
+        (
+            "tests/stores/test_passages.py::"
+            "test_unindexed_files_are_left_out_and_reported_until_indexed",
+        ),
+    ),
+    Mutant(
+        "recall: another namespace's passages are searched",
+        "src/deepmemory/stores/_passages.py",
+        "f\"WHERE v.namespace = :ns AND {_range(dir_key, params, dialect, 'v')} \"",
+        "f\"WHERE {_range(dir_key, params, dialect, 'v')} \"",
+        ("tests/agent/test_recall.py::test_one_user_never_recalls_another_users_passages",),
+    ),
 ]
 
 

@@ -161,6 +161,14 @@ def bad_move(old: str, new: str, why: str) -> str:
     return f"Error: cannot move {old!r} to {new!r}: {why}."
 
 
+def recall_failed(exc: BaseException) -> str:
+    """The embedder failed while a search by meaning embedded its query."""
+    return (
+        f"Error: searching by meaning failed: the embedding model did not answer "
+        f"({type(exc).__name__}). Use grep for exact words meanwhile; nothing was changed."
+    )
+
+
 def invalid_glob(pattern: str, reason: str) -> str:
     """A glob pattern that cannot be used."""
     return f"Error: invalid glob pattern {pattern!r}: {reason}."

@@ -40,6 +40,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.synonyms import concept_vector
+
 ToolCall = tuple[str, dict[str, Any]]
 Reply = str | Sequence[ToolCall]
 Policy = Callable[[list[dict[str, Any]], list[dict[str, Any]]], Reply]
@@ -423,7 +425,34 @@ class FakeOpenAIServer:
         if method == "POST" and path == "/v1/chat/completions":
             self._chat(handler, body or {})
             return
+        if method == "POST" and path == "/v1/embeddings":
+            self._embeddings(handler, body or {})
+            return
         handler.send_json(404, _error(f"Invalid URL ({method} {path})", "invalid_request_error"))
+
+    def _embeddings(self, handler: Any, body: dict[str, Any]) -> None:
+        """OpenAI's embeddings API over ``synonyms.concept_vector`` (synonyms share a
+        dimension); texts may come as strings or, as langchain-openai sends them, as
+        token ids, which this server cannot read and answers with a 400."""
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        if not all(isinstance(t, str) for t in texts):
+            handler.send_json(
+                400,
+                _error(
+                    "Send texts, not token ids (check_embedding_ctx_length=False).",
+                    "invalid_request_error",
+                ),
+            )
+            return
+        data = [
+            {"object": "embedding", "index": i, "embedding": concept_vector(t)}
+            for i, t in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": 0, "total_tokens": 0}
+        handler.send_json(
+            200, {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
 
     def _next_failure(self) -> Failure | None:
         with self._lock:

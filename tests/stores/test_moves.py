@@ -175,6 +175,6 @@ def test_a_database_from_before_moves_records_them_after_the_upgrade(tmp_path: P
         backend.write("/a.md", "a")
         assert backend.move("/a.md", "/b.md").error is None
         assert [r.op for r in store.history(NS, "/b.md")] == ["move"]
-        assert MIGRATIONS[-1].name == "m011_move_revisions"
+        assert "m011_move_revisions" in [m.name for m in MIGRATIONS]
     finally:
         store.close()

@@ -54,7 +54,9 @@ from deepmemory.backends.protocol import (
     LsResult,
     MoveResult,
     Namespace,
+    Passage,
     ReadResult,
+    RecallResult,
     RecentFile,
     RecentResult,
     RevisionOp,
@@ -68,6 +70,9 @@ from deepmemory.backends.protocol import (
     WriteResult,
     implements,
 )
+
+# The longest query recall takes.
+MAX_QUERY_CHARS = 2000
 
 # Compare-and-swap retries for an edit racing other writers of the same file.
 MAX_EDIT_ATTEMPTS = 200
@@ -165,6 +170,17 @@ class FileOpsBackend(BaseBackend):
             )
         return LsResult(vpath, [self._info(e) for e in entries])
 
+    @staticmethod
+    def _indexed(repo: Any, ns: Namespace, keys: list[str]) -> Op[None]:
+        """Where files are searched by meaning, index the files just written.
+
+        A failing embedder never fails the write: the file stays unindexed until a
+        later write or a reindex (``file_try_index`` says so in the log).
+        """
+        if getattr(repo, "recalls", False):
+            for key in keys:
+                yield Call("file_try_index", (ns, key))
+
     def _missing(self, ns: Namespace, key: str, vpath: str, tool: str) -> Op[str]:
         is_dir = yield Call("file_is_dir", (ns, key))
         return errors.is_directory(vpath, tool) if is_dir else errors.not_found(vpath)
@@ -216,11 +232,13 @@ class FileOpsBackend(BaseBackend):
         if implements(repo, SupportsInPlaceWrites):  # the directory check is in the write
             if (yield Call("file_write", (ns, key, file), self._attributed(repo, "write"))) is None:
                 return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
+            yield from self._indexed(repo, ns, [key])
             return WriteResult(vpath)
         if self._dir_check_is_cheap and (yield Call("file_is_dir", (ns, key))):
             return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
         kwargs = {"expected_version": None, **self._attributed(repo, "write")}
         yield Call("file_put", (ns, key, file), kwargs)
+        yield from self._indexed(repo, ns, [key])
         return WriteResult(vpath)
 
     def _op_edit(
@@ -251,6 +269,7 @@ class FileOpsBackend(BaseBackend):
             # The common case in one statement; anything else falls through to say why.
             edit = (ns, key, old_string, new_string, now_iso())
             if (yield Call("file_edit", edit, self._attributed(repo, "edit"))) is not None:
+                yield from self._indexed(repo, ns, [key])
                 return EditResult(vpath, occurrences=1)
         for attempt in range(MAX_EDIT_ATTEMPTS):
             file: StoredFile | None = yield Call("file_get", (ns, key))
@@ -275,6 +294,7 @@ class FileOpsBackend(BaseBackend):
             kwargs = {"expected_version": file.version, **self._attributed(repo, "edit")}
             landed = yield Call("file_put", (ns, key, new), kwargs)
             if file.version is None or landed is not None:
+                yield from self._indexed(repo, ns, [key])
                 return EditResult(vpath, occurrences=count)
             # Lost the race: back off with jitter so one writer cannot starve another.
             yield Call(BACKOFF, (min(0.05, 0.001 * 2 ** min(attempt, 6)) * random.random(),))
@@ -344,6 +364,31 @@ class FileOpsBackend(BaseBackend):
             moved.append((source, target))
         yield Call("file_delete_tree", (ns, key), self._attributed(repo))
         return sorted(moved)
+
+    def _op_recall(
+        self, repo: Any, ns: Namespace, query: str, path: str | None, limit: int
+    ) -> Op[RecallResult]:
+        if not isinstance(query, str) or not query.strip():
+            return RecallResult(str(query), error="Error: give a query: what to look for.")
+        if len(query) > MAX_QUERY_CHARS:
+            return RecallResult(
+                query[:50], error=f"Error: the query is over {MAX_QUERY_CHARS} characters."
+            )
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+            return RecallResult(query, error=f"Error: limit must be 1 to 50, not {limit!r}.")
+        base = paths.validate_dir(path)
+        root = self._search_root(base)
+        if root is None or not getattr(repo, "recalls", False):
+            return RecallResult(query)
+        dir_key, _ = root
+        found, pending = yield Call("file_passages", (ns, dir_key, query, limit))
+        passages = [
+            Passage(self._vpath(f.key), f.start_line, f.end_line, f.score, f.text)
+            for f in found
+            if paths.is_within(self._vpath(f.key), base)
+        ]
+        unindexed = [self._vpath(k) for k in pending if paths.is_within(self._vpath(k), base)]
+        return RecallResult(query, passages, unindexed)
 
     def _op_glob(self, repo: Any, ns: Namespace, pattern: str, path: str | None) -> Op[GlobResult]:
         try:
@@ -450,6 +495,7 @@ class FileOpsBackend(BaseBackend):
             kwargs = {"expected_version": None, **self._attributed(repo, "write")}
             for key, file in batch:
                 yield Call("file_put", (ns, key, file), kwargs)
+        yield from self._indexed(repo, ns, [key for key, _ in batch])
         return results
 
     def _op_download(
@@ -527,6 +573,46 @@ class FileOpsBackend(BaseBackend):
         """Async ``move``."""
         return await self._async(self._op_move, old_path, new_path)  # type: ignore[no-any-return]
 
+    def recalls(self) -> bool:
+        """Whether ``recall`` searches anything here (a store with an embedder)."""
+        repo, _ = self._repo()
+        return bool(getattr(repo, "recalls", False))
+
+    def recall(self, query: str, path: str | None = None, limit: int = 5) -> RecallResult:
+        """The passages below ``path`` closest in meaning to ``query``, best first."""
+        try:
+            return self._sync(self._op_recall, query, path, limit)  # type: ignore[no-any-return]
+        except Exception as exc:  # the embedder, asked for the query's vector
+            return RecallResult(str(query), error=errors.recall_failed(exc))
+
+    async def arecall(self, query: str, path: str | None = None, limit: int = 5) -> RecallResult:
+        """Async ``recall``."""
+        try:
+            return await self._async(self._op_recall, query, path, limit)  # type: ignore[no-any-return]
+        except Exception as exc:
+            return RecallResult(str(query), error=errors.recall_failed(exc))
+
+    def reindex(self, path: str | None = None) -> tuple[int, list[str]]:
+        """Index for ``recall`` the files below ``path`` it does not cover yet.
+
+        (Files indexed, paths whose embedding failed.) Nothing to do without an embedder.
+        """
+        repo, ns = self._repo()
+        root = self._search_root(paths.validate_dir(path))
+        if root is None or not getattr(repo, "recalls", False):
+            return 0, []
+        done, failed = repo.file_reindex(ns, root[0])
+        return done, [self._vpath(k) for k in failed]
+
+    async def areindex(self, path: str | None = None) -> tuple[int, list[str]]:
+        """Async ``reindex``."""
+        repo, ns = self._repo()
+        root = self._search_root(paths.validate_dir(path))
+        if root is None or not getattr(repo, "recalls", False):
+            return 0, []
+        done, failed = await repo.afile_reindex(ns, root[0])
+        return done, [self._vpath(k) for k in failed]
+
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
         """Files under ``path`` matching a glob pattern."""
         return self._sync(self._op_glob, pattern, path)  # type: ignore[no-any-return]
@@ -592,6 +678,7 @@ _RESULTS: dict[str, Any] = {
     "_op_edit": EditResult,
     "_op_delete": DeleteResult,
     "_op_move": MoveResult,
+    "_op_recall": RecallResult,
     "_op_glob": GlobResult,
     "_op_grep": GrepResult,
     "_op_recent": RecentResult,

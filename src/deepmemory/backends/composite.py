@@ -33,6 +33,7 @@ from deepmemory.backends.protocol import (
     LsResult,
     MoveResult,
     ReadResult,
+    RecallResult,
     RecentResult,
     UploadResult,
     WriteResult,
@@ -303,6 +304,36 @@ class CompositeBackend(BaseBackend):
             return MoveResult(str(old_path), str(new_path), error=mover)
         return await mover.amove(old_path, new_path)  # type: ignore[attr-defined, no-any-return]
 
+    def recalls(self) -> bool:
+        """Whether any backend here searches by meaning."""
+        return any(_recalls(b) for b in [self.default, *self.routes.values()])
+
+    def _recallers(self, path: str | None) -> list[BaseBackend]:
+        return [b for b in self._searchers_for(path) if _recalls(b)]
+
+    @staticmethod
+    def _merge_recall(
+        query: str, limit: int, parts: Sequence[tuple[BaseBackend, RecallResult]]
+    ) -> RecallResult:
+        passages, unindexed = [], []
+        for _, result in parts:
+            if result.error:
+                return RecallResult(query, error=result.error)
+            passages += result.passages
+            unindexed += result.unindexed
+        passages.sort(key=lambda p: (-p.score, p.path, p.start_line))
+        return RecallResult(query, passages[:limit], sorted(unindexed))
+
+    def recall(self, query: str, path: str | None = None, limit: int = 5) -> RecallResult:
+        """Search by meaning in every backend that can, below ``path``."""
+        parts = self._fan_out(self._recallers(path), lambda b: b.recall(query, path, limit))  # type: ignore[attr-defined]
+        return self._merge_recall(query, limit, parts)
+
+    async def arecall(self, query: str, path: str | None = None, limit: int = 5) -> RecallResult:
+        """Async ``recall``."""
+        parts = await self._afan_out(self._recallers(path), lambda b: b.arecall(query, path, limit))  # type: ignore[attr-defined]
+        return self._merge_recall(query, limit, parts)
+
     def glob(self, pattern: str, path: str | None = None) -> GlobResult:
         """Glob across every backend serving part of ``path``."""
         backends = self._searchers_for(path)
@@ -418,3 +449,11 @@ class CompositeBackend(BaseBackend):
             for i, res in zip(idx, done, strict=True):
                 out[i] = res
         return [r for r in out if r is not None]
+
+
+def _recalls(backend: Any) -> bool:
+    """Whether ``backend`` searches by meaning (a backend that cannot say: no)."""
+    try:
+        return bool(backend.recalls())
+    except Exception:
+        return False

@@ -109,6 +109,30 @@ class MoveResult:
     files_update: FilesUpdate | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage found by meaning: its file, lines (1-based, inclusive), score and text."""
+
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    text: str
+
+
+@dataclass(slots=True)
+class RecallResult:
+    """Passages closest in meaning to a query, best first.
+
+    ``unindexed``: files not searched because their passages are not (yet) indexed.
+    """
+
+    query: str
+    passages: list[Passage] = field(default_factory=list)
+    unindexed: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class GlobResult:
     """Files whose path matches a pattern, sorted by path."""

@@ -1,7 +1,7 @@
 """The ``deepmemory`` command: chat with an agent that remembers, and manage its memory.
 
-One module per command group: ``chat`` (``chat``, ``run``), ``memory``, ``threads``
-and ``demo``; settings in ``_config``, the database in ``_store``, terminal
+One module per command group: ``chat`` (``chat``, ``run``), ``memory``, ``threads``,
+``demo`` and ``mcp``; settings in ``_config``, the database in ``_store``, terminal
 conventions (colour on a TTY only, one-line errors, exit codes) in ``_terminal``.
 
 Example:
@@ -14,6 +14,7 @@ import typer
 
 from deepmemory.cli.chat import chat, run
 from deepmemory.cli.demo import demo
+from deepmemory.cli.mcp import mcp
 from deepmemory.cli.memory import memory_app
 from deepmemory.cli.threads import threads_app
 
@@ -29,6 +30,7 @@ app.command()(run)
 app.add_typer(memory_app)
 app.add_typer(threads_app)
 app.command()(demo)
+app.command()(mcp)
 
 
 @app.callback()

@@ -28,6 +28,18 @@ The config file is ``$DEEPMEMORY_CONFIG``, else ``$XDG_CONFIG_HOME/deepmemory/co
 else ``~/.config/deepmemory/config.toml``; the data dir is ``$XDG_DATA_HOME/deepmemory``,
 else ``~/.local/share/deepmemory``. A ``--db`` starting with ``postgresql://`` selects
 PostgreSQL; anything else is a SQLite file.
+
+``deepmemory mcp --http`` accepts bearer tokens, each serving one user's memory. Its
+``--token`` (DEEPMEMORY_MCP_TOKEN) serves ``--user``; the config file's ``[mcp.tokens]``
+table maps more tokens to their users (keep the file private: it holds secrets)::
+
+    [mcp.tokens]
+    "kq3V8c1...a long random token..." = "alice"
+    "Zr0TfQw...another one..." = "bob"
+
+Tokens are at least ``MIN_TOKEN_CHARS`` printable ASCII characters without spaces
+(``python -c "import secrets; print(secrets.token_urlsafe(32))"`` makes one); users
+follow ``--user``'s rules. Messages about a token never show it.
 """
 
 from __future__ import annotations
@@ -49,14 +61,19 @@ from deepmemory.errors import ConfigError
 from deepmemory.pruning import PrunePolicy
 
 CONFIG_ENV = "DEEPMEMORY_CONFIG"
-STRING_KEYS = ("model", "base_url", "db", "user")
+STRING_KEYS = ("model", "base_url", "db", "user", "embed")
+# The embedding model for recall by meaning (``embed = "openai:text-embedding-3-small"``)
+# and its vector size; environment variables win over the config file.
+EMBED_ENV, EMBED_DIMS_ENV = "DEEPMEMORY_EMBED", "DEEPMEMORY_EMBED_DIMS"
 # The settings of the prune policy: config key -> (option, environment variable).
 PRUNE_KEYS = {
     "ttl_days": ("--ttl-days", "DEEPMEMORY_TTL_DAYS"),
     "max_files": ("--max-files", "DEEPMEMORY_MAX_FILES"),
     "max_bytes": ("--max-bytes", "DEEPMEMORY_MAX_BYTES"),
 }
-CONFIG_KEYS = (*STRING_KEYS, *PRUNE_KEYS)
+MCP_KEY = "mcp"  # the [mcp] table; its only key is "tokens" (token -> user)
+CONFIG_KEYS = (*STRING_KEYS, "embed_dims", *PRUNE_KEYS, MCP_KEY)
+MIN_TOKEN_CHARS = 16
 MEMORY_PREFIX = "memories"  # memory of user U lives in namespace ("memories", U)
 _UNSAFE_IN_USER = set("./\\*?%[]{} ")
 _MAX_DAYS = timedelta.max.days
@@ -156,6 +173,25 @@ class Settings:
     model: str | None
     base_url: str | None
     policy: PrunePolicy = PrunePolicy()  # what the user's memory forgets; empty: nothing
+    embed: str | None = None  # the embedding model ("provider:model"); None: no recall
+    embed_dims: int | None = None
+
+    @property
+    def index(self) -> dict[str, Any] | None:
+        """The stores' ``index=`` for recall by meaning; ``None`` without an embedder.
+
+        Raises:
+            ConfigError: an embedder is named without its vector size, or cannot be made.
+        """
+        if not self.embed:
+            return None
+        if self.embed_dims is None:
+            raise ConfigError(
+                f"The embedder {self.embed!r} needs its vector size: set embed_dims "
+                f"(for example 1536 for openai:text-embedding-3-small) in {config_path()} "
+                f"or {EMBED_DIMS_ENV}."
+            )
+        return {"dims": self.embed_dims, "embed": embeddings(self.embed, self.base_url)}
 
     @property
     def namespace(self) -> tuple[str, str]:
@@ -175,7 +211,8 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     """The config file's settings; ``{}`` when there is no file.
 
     Values are checked: the keys of ``STRING_KEYS`` hold strings, ``ttl_days`` a
-    number > 0, ``max_files`` and ``max_bytes`` whole numbers >= 0.
+    number > 0, ``max_files`` and ``max_bytes`` whole numbers >= 0, ``[mcp.tokens]``
+    tokens mapped to users (see :func:`mcp_tokens`).
 
     Raises:
         ConfigError: the file is not valid TOML, or holds an unknown key or a bad value.
@@ -196,9 +233,91 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     for key, value in data.items():
         if key in PRUNE_KEYS:
             _PRUNE_CHECKS[key](value, f"{key!r} in {str(path)!r}")
+        elif key == MCP_KEY:
+            _check_mcp(value, path)
+        elif key == "embed_dims":
+            _dims(value, f"'embed_dims' in {str(path)!r}")
         elif not isinstance(value, str):
             raise ConfigError(f"{key!r} in {str(path)!r} must be a string, got {value!r}.")
     return data
+
+
+def check_token(token: str, source: str) -> str:
+    """``token`` if it can be a bearer token; ``source`` names where it was set.
+
+    Raises:
+        ConfigError: it is shorter than ``MIN_TOKEN_CHARS`` or holds a character other
+            than printable ASCII; the message does not repeat the token.
+    """
+    if len(token) < MIN_TOKEN_CHARS or not (token.isascii() and token.isprintable()):
+        raise ConfigError(
+            f"A token of {source} must be at least {MIN_TOKEN_CHARS} printable ASCII "
+            'characters without spaces; make one with: python -c "import secrets; '
+            'print(secrets.token_urlsafe(32))"'
+        )
+    if " " in token:
+        raise ConfigError(f"A token of {source} contains a space; tokens have none.")
+    return token
+
+
+def _check_mcp(value: object, path: Path) -> None:
+    """Check the ``[mcp]`` table: only ``tokens``, a table of token = "user"."""
+    where = f"[mcp.tokens] in {str(path)!r}"
+    if not isinstance(value, dict) or set(value) - {"tokens"}:
+        raise ConfigError(
+            f'[mcp] in {str(path)!r} may only hold the table [mcp.tokens] (token = "user").'
+        )
+    tokens = value.get("tokens", {})
+    if not isinstance(tokens, dict):
+        raise ConfigError(f'{where} must be a table of "token" = "user" lines.')
+    for token, user in tokens.items():
+        check_token(token, where)
+        if not isinstance(user, str):
+            raise ConfigError(f"A token of {where} maps to {user!r}, not to a user name.")
+        try:
+            check_user(user)
+        except ConfigError:
+            raise ConfigError(
+                f"A token of {where} maps to the invalid user {user!r}: use letters, digits, "
+                "'-', '_', ':' or '@'."
+            ) from None
+
+
+def mcp_tokens(config: dict[str, Any]) -> dict[str, str]:
+    """The bearer tokens of ``deepmemory mcp --http`` in a checked config: token -> user."""
+    return dict(config.get(MCP_KEY, {}).get("tokens", {}))
+
+
+def _dims(value: object, source: str) -> int:
+    """``value`` as an embedding size; ``source`` names where it was set."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(f"{source} must be the embedding size, a whole number >= 1, not {value!r}.")
+
+
+def embeddings(name: str, base_url: str | None = None) -> Any:
+    """The LangChain embedder ``name`` ("provider:model") names.
+
+    OpenAI's is asked to send texts as they are (passages and queries are short), so it
+    needs no tokenizer download, and goes to ``base_url`` when one is set.
+
+    Raises:
+        ConfigError: the name is not "provider:model", or the provider's package is missing.
+    """
+    from langchain.embeddings import init_embeddings
+
+    provider = name.split(":", 1)[0]
+    options: dict[str, Any] = {}
+    if provider == "openai":
+        options["check_embedding_ctx_length"] = False
+        if base_url:
+            options["base_url"] = base_url
+    try:
+        return init_embeddings(name, **options)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(
+            f"Cannot use the embedder {name!r} (embed / {EMBED_ENV}): {exc}"
+        ) from None
 
 
 def _days(value: object, source: str) -> float:
@@ -323,7 +442,17 @@ def resolve(
         policy=prune_policy(
             config, path, ttl_days=ttl_days, max_files=max_files, max_bytes=max_bytes
         ),
+        embed=os.environ.get(EMBED_ENV, "").strip() or config.get("embed"),
+        embed_dims=_embed_dims(config, path),
     )
+
+
+def _embed_dims(config: dict[str, Any], path: Path) -> int | None:
+    text = os.environ.get(EMBED_DIMS_ENV, "").strip()
+    if text:
+        return _dims(_number(text), EMBED_DIMS_ENV)
+    value = config.get("embed_dims")
+    return None if value is None else _dims(value, f"'embed_dims' in {str(path)!r}")
 
 
 def model_name(settings: Settings) -> str:

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
+
+from langgraph.store.base import IndexConfig
 
 from deepmemory.backends import CompositeBackend, LimitsBackend, StateBackend, StoreBackend
 from deepmemory.cli._config import Settings
@@ -47,9 +50,14 @@ def shown_db(db: str) -> str:
 
 
 @contextmanager
-def open_store(db: str) -> Iterator[Store]:
-    """The store named by ``db``, closed on exit."""
-    store: Store = PostgresStore(connection_string=db) if is_postgres(db) else SQLiteStore(db)
+def open_store(db: str, index: dict[str, Any] | None = None) -> Iterator[Store]:
+    """The store named by ``db`` (with ``index``: recall by meaning), closed on exit."""
+    config = cast("IndexConfig | None", index)
+    store: Store = (
+        PostgresStore(connection_string=db, index=config)
+        if is_postgres(db)
+        else SQLiteStore(db, index=config)
+    )
     try:
         yield store
     finally:

@@ -63,6 +63,7 @@ from deepmemory.middleware.filesystem import (
     render_grep,
     render_ls,
     render_move,
+    render_recall,
     render_write,
 )
 from deepmemory.pruning import PruneReport, prune_namespace
@@ -138,8 +139,20 @@ def _emit(json_output: bool, items: Sequence[Any], text: Callable[[], str]) -> N
 @contextmanager
 def _memory(user: str | None, db: str | None) -> Iterator[StoreBackend]:
     settings = resolve_settings(db=db, user=user)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, settings.index) as store:
         yield memory_backend(store, settings)
+
+
+def _recalling(backend: StoreBackend) -> StoreBackend:
+    if not backend.recalls():
+        fail(
+            "Searching memory by meaning needs an embedding model: set embed = "
+            '"openai:text-embedding-3-small" and embed_dims = 1536 in the config file '
+            "(or DEEPMEMORY_EMBED and DEEPMEMORY_EMBED_DIMS). grep finds exact words "
+            "without one.",
+            EXIT_USAGE,
+        )
+    return backend
 
 
 @memory_app.command("ls")
@@ -324,6 +337,45 @@ def mv(
         result = backend.move(memory_path(path), memory_path(new_path))
     _check(result.error)
     typer.echo(render_move(result))
+
+
+@memory_app.command("search")
+@reports_errors
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    path: DirArgument = MEMORY_MOUNT,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many passages.")] = 5,
+    json_output: JsonOption = False,
+    user: UserOption = None,
+    db: DbOption = None,
+) -> None:
+    """Find passages by meaning (needs an embedder: embed / embed_dims in the config).
+
+    Example:
+        deepmemory memory search "what does the user drink in the morning"
+    """
+    with _memory(user, db) as backend:
+        result = _recalling(backend).recall(query, memory_path(path), limit)
+    _check(result.error)
+    _emit(json_output, result.passages, lambda: render_recall(result))
+
+
+@memory_app.command("reindex")
+@reports_errors
+def reindex(path: DirArgument = MEMORY_MOUNT, user: UserOption = None, db: DbOption = None) -> None:
+    """Index the files search by meaning does not cover yet (e.g. after embedder errors).
+
+    Example:
+        deepmemory memory reindex
+    """
+    with _memory(user, db) as backend:
+        done, failed = _recalling(backend).reindex(memory_path(path))
+    typer.echo(f"Indexed {done} file(s) for search by meaning.")
+    if failed:
+        fail(
+            f"{len(failed)} file(s) could not be indexed (the embedder failed), e.g. "
+            f"{failed[0]}; run reindex again later.",
+        )
 
 
 @memory_app.command("grep")

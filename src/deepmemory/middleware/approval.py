@@ -1,18 +1,24 @@
 """Human approval of memory writes under chosen paths, showing the proposed diff.
 
 ``approve_writes(["/memories/instructions.txt"], backend)`` returns ``interrupt_on``
-entries for ``write_file``, ``edit_file`` and ``delete`` that pause the run (through
-LangChain's human-in-the-loop middleware and LangGraph interrupts) only when the
-call's path lies under one of the prefixes. The reviewer sees a unified diff of the
-file as it is and as the call would leave it; approving, editing or rejecting
-resumes the run as LangChain's middleware defines. ``create_deep_agent`` builds them
-from its ``approve_writes=`` argument.
+entries for every tool that writes files (``write_file``, ``edit_file``, ``delete``,
+and any tool an integration registers) that pause the run (through LangChain's
+human-in-the-loop middleware and LangGraph interrupts) only when a path the call
+changes lies under one of the prefixes. The reviewer sees a unified diff of the file
+as it is and as the call would leave it; approving, editing or rejecting resumes the
+run as LangChain's middleware defines. ``create_deep_agent`` builds them from its
+``approve_writes=`` argument.
+
+The hook for other tools is :func:`register_write_tool`: a :class:`WriteTool` says
+which paths a call changes and how to show the change, and the file tools are
+registered the same way.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
 
@@ -26,11 +32,47 @@ WRITE_TOOLS = ("write_file", "edit_file", "delete")
 MAX_DIFF_CHARS = 20_000
 
 
-def _target(args: dict[str, Any]) -> str | None:
-    try:
-        return paths.validate(args.get("file_path"))
-    except errors.InvalidPathError:
-        return None  # the tool refuses it; nothing to approve
+@dataclass(frozen=True, slots=True)
+class WriteTool:
+    """How approval reads the calls of one tool that changes files.
+
+    ``targets(args)`` are the paths a call would change, as the tool will resolve them
+    (none: this call changes nothing, such as a read); paths that are not valid are
+    skipped, as the tool refuses them. ``change(args, before)`` describes the change for
+    the reviewer, given the first target's current text (``None``: no such file).
+    """
+
+    name: str
+    targets: Callable[[dict[str, Any]], Sequence[object]]
+    change: Callable[[dict[str, Any], str | None], str]
+
+
+def _file_tool(name: str) -> WriteTool:
+    return WriteTool(
+        name,
+        lambda args: [args.get("file_path")],
+        lambda args, before: proposed_change(name, args, before),
+    )
+
+
+# The file tools are registered like any other write tool; integrations add theirs.
+_WRITE_TOOLS: dict[str, WriteTool] = {name: _file_tool(name) for name in WRITE_TOOLS}
+
+
+def register_write_tool(tool: WriteTool) -> None:
+    """Make ``approve_writes`` pause this tool's calls too (an integration calls it once)."""
+    _WRITE_TOOLS[tool.name] = tool
+
+
+def _targets(name: str, args: dict[str, Any]) -> list[str]:
+    tool = _WRITE_TOOLS.get(name)
+    found = []
+    for target in tool.targets(args) if tool else ():
+        try:
+            found.append(paths.validate(target))
+        except errors.InvalidPathError:
+            continue  # the tool refuses it; nothing to approve
+    return found
 
 
 def _current_text(backend_spec: Any, state: Any, runtime: Any, path: str) -> str | None:
@@ -47,11 +89,10 @@ def _current_text(backend_spec: Any, state: Any, runtime: Any, path: str) -> str
 
 
 def proposed_change(name: str, args: dict[str, Any], before: str | None) -> str:
-    """A unified diff of what the call would do to the file (or what it deletes)."""
+    """A unified diff of what a file tool's call would do to the file (or what it deletes)."""
     path = str(args.get("file_path"))
     if name == "delete":
-        lines = 0 if before is None else len(before.splitlines())
-        return f"Delete {path} ({lines} lines)."
+        return deletion(path, before)
     if name == "write_file":
         after = str(args.get("content", ""))
     else:
@@ -61,6 +102,17 @@ def proposed_change(name: str, args: dict[str, Any], before: str | None) -> str:
         )
         if count == 0 or not old:
             return f"Edit {path}: old_string not found; the call will fail without changes."
+    return unified_diff(path, before, after)
+
+
+def deletion(path: str, before: str | None) -> str:
+    """What the reviewer sees of a delete."""
+    lines = 0 if before is None else len(before.splitlines())
+    return f"Delete {path} ({lines} lines)."
+
+
+def unified_diff(path: str, before: str | None, after: str) -> str:
+    """The change from ``before`` (``None``: a new file) to ``after``, capped in length."""
     diff = "".join(
         difflib.unified_diff(
             (before or "").splitlines(keepends=True),
@@ -88,23 +140,22 @@ def approve_writes(
 
     Example:
         >>> from deepmemory.backends import StateBackend
-        >>> sorted(approve_writes(["/memories/instructions.txt"], StateBackend()))
-        ['delete', 'edit_file', 'write_file']
+        >>> entries = approve_writes(["/memories/instructions.txt"], StateBackend())
+        >>> {"write_file", "edit_file", "delete"} <= set(entries)  # and registered tools
+        True
     """
     protected = [paths.validate(p) for p in prefixes]
 
     def when(request: Any) -> bool:
-        path = _target(request.tool_call.get("args") or {})
-        return path is not None and any(paths.is_within(path, p) for p in protected)
+        found = _targets(request.tool_call["name"], request.tool_call.get("args") or {})
+        return any(paths.is_within(path, p) for path in found for p in protected)
 
     def describe(tool_call: Any, state: Any, runtime: Any) -> str:
-        args = tool_call.get("args") or {}
-        path = _target(args)
-        before = _current_text(backend, state, runtime, path) if path else None
-        return (
-            f"The agent wants to change protected memory with {tool_call['name']}:\n\n"
-            + proposed_change(tool_call["name"], args, before)
-        )
+        name, args = tool_call["name"], tool_call.get("args") or {}
+        found = _targets(name, args)
+        before = _current_text(backend, state, runtime, found[0]) if found else None
+        change = _WRITE_TOOLS[name].change(args, before)
+        return f"The agent wants to change protected memory with {name}:\n\n{change}"
 
     def config() -> InterruptOnConfig:
         return {
@@ -113,4 +164,4 @@ def approve_writes(
             "when": when,
         }
 
-    return {name: config() for name in WRITE_TOOLS}
+    return {name: config() for name in _WRITE_TOOLS}

@@ -38,6 +38,7 @@ from deepmemory.backends.protocol import (
     LsResult,
     MoveResult,
     ReadResult,
+    RecallResult,
     WriteResult,
 )
 from deepmemory.backends.state import StateBackend, merge_files
@@ -181,6 +182,39 @@ def render_move(result: MoveResult) -> str:
     return f"Moved {result.path!r} to {result.new_path!r} with the {len(result.moved)} files in it."
 
 
+RECALL_LINE_CHARS = 300
+
+
+def render_recall(result: RecallResult) -> str:
+    """Text for ``semantic_search``: each passage with its place, best first."""
+    if result.error:
+        return result.error
+    out = []
+    for p in result.passages:
+        # A passage is a few lines (``_chunks`` bounds it); very long lines are cut here.
+        shown = [
+            line if len(line) <= RECALL_LINE_CHARS else line[:RECALL_LINE_CHARS] + "..."
+            for line in p.text.split("\n")
+        ]
+        body = "\n".join("    " + line for line in shown)
+        out.append(f"{p.path} lines {p.start_line}-{p.end_line} (score {p.score:.2f}):\n{body}")
+    if out:
+        first = result.passages[0]
+        out.append(
+            f"Read more with read_file, e.g. read_file({first.path!r}, "
+            f"offset={first.start_line - 1})."
+        )
+    else:
+        out.append(f"No passages found for {result.query!r}.")
+    if result.unindexed:
+        names = ", ".join(result.unindexed[:5]) + (" ..." if len(result.unindexed) > 5 else "")
+        out.append(
+            f"Results may be incomplete: {len(result.unindexed)} file(s) are not indexed "
+            f"for search by meaning yet ({names}); grep still searches them."
+        )
+    return _cap("\n\n".join(out), "Pass a narrower path or a smaller limit.")
+
+
 def render_glob(result: GlobResult) -> str:
     """Text for ``glob``."""
     if result.error:
@@ -247,6 +281,15 @@ GREP_DESCRIPTION = """Search file contents for literal text (not a regular expre
 - `output_mode`: "files_with_matches" (default: the paths), "content" (path:line: text for each matching line), or "count" (matches per file)."""
 
 
+RECALL_DESCRIPTION = """Search memory files by meaning, not by exact words: finds passages about the same thing even when they use other words (a note on "espresso" for the query "coffee").
+- `query`: what you are looking for, in plain words.
+- `path`: the directory to search (default "/memories/").
+- Results come best first: each gives the file, its line range and the passage. Use `read_file` with `offset` at the passage's first line minus one to read around it.
+Use `grep` instead when you know the exact text (a name, a number, a phrase)."""
+
+RECALL_PROMPT = """
+To find what you stored without knowing its exact wording, use `semantic_search` (by meaning); use `grep` for exact text such as names, numbers or phrases."""
+
 FILESYSTEM_PROMPT = """## Files
 
 You have a virtual filesystem, used through the tools `ls`, `read_file`, `write_file`, `edit_file`, `delete`, `glob` and `grep`. All paths are absolute and start with "/".
@@ -294,21 +337,31 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         self.memory_map = memory_map
         self.memory_map_tokens = memory_map_tokens
         self.map_cache = MapCache()
-        self.tools: list[BaseTool] = build_file_tools(self.backend)
+        self.tools: list[BaseTool] = [
+            *build_file_tools(self.backend),
+            build_recall_tool(self.backend),
+        ]
 
-    def _plan(self, runtime: Any) -> tuple[str, Any, list[str]]:
-        """The fixed prompt text, and the backend and roots to map (roots empty: no map)."""
-        if self.system_prompt is not None:
-            return self.system_prompt, None, []
+    def _plan(self, runtime: Any) -> tuple[str, Any, list[str], bool]:
+        """The prompt text, the backend and roots to map (roots empty: no map), recall.
+
+        The last: whether the backend searches by meaning (else ``semantic_search`` is
+        withheld from the model).
+        """
         try:
             backend = resolve_backend(self.backend, _with_config(runtime))
         except Exception:  # a factory that needs more than the model call's runtime
-            return FILESYSTEM_PROMPT, None, []
+            return self.system_prompt or FILESYSTEM_PROMPT, None, [], False
+        recalls = _can_recall(backend)
+        if self.system_prompt is not None:
+            return self.system_prompt, None, [], recalls
         roots = memory_roots(backend)
         if not roots:
-            return FILESYSTEM_PROMPT, None, []
+            return FILESYSTEM_PROMPT, None, [], recalls
         text = FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=", ".join(roots), first=roots[0])
-        return text, backend, roots if self.memory_map else []
+        if recalls:
+            text += RECALL_PROMPT
+        return text, backend, roots if self.memory_map else [], recalls
 
     @staticmethod
     def _with(request: ModelRequest[Any], section: str) -> ModelRequest[Any]:
@@ -317,8 +370,17 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         text = f"{base}\n\n{section}" if base else section
         return request.override(system_message=SystemMessage(text))
 
+    @staticmethod
+    def _offered(request: ModelRequest[Any], recalls: bool) -> ModelRequest[Any]:
+        """The request without ``semantic_search`` where nothing is searched by meaning."""
+        if recalls:
+            return request
+        tools = [t for t in request.tools if getattr(t, "name", None) != RECALL_TOOL]
+        return request if len(tools) == len(request.tools) else request.override(tools=tools)
+
     def _request(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
-        text, backend, roots = self._plan(request.runtime)
+        text, backend, roots, recalls = self._plan(request.runtime)
+        request = self._offered(request, recalls)
         if roots:
             try:
                 text += "\n\n" + build_map(backend, roots, self.memory_map_tokens, self.map_cache)
@@ -328,7 +390,8 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         return self._with(request, text)
 
     async def _arequest(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
-        text, backend, roots = self._plan(request.runtime)
+        text, backend, roots, recalls = self._plan(request.runtime)
+        request = self._offered(request, recalls)
         if roots:
             try:
                 text += "\n\n" + await abuild_map(
@@ -495,3 +558,40 @@ def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
         tool.coroutine = _aguard(name, coroutine)
         tools.append(tool)
     return tools
+
+
+RECALL_TOOL = "semantic_search"
+
+
+def _can_recall(backend: Any) -> bool:
+    try:
+        return bool(backend.recalls())
+    except Exception:  # a backend without the notion, or one that cannot say now
+        return False
+
+
+def build_recall_tool(spec: BackendSpec) -> BaseTool:
+    """``semantic_search``: the passages of memory files closest in meaning to a query."""
+
+    def b(runtime: ToolRuntime) -> Any:
+        return resolve_backend(spec, runtime)
+
+    def semantic_search(
+        runtime: ToolRuntime, query: str, path: str = "/memories/", limit: int = 5
+    ) -> str:
+        return render_recall(b(runtime).recall(query, path, limit))
+
+    async def asemantic_search(
+        runtime: ToolRuntime, query: str, path: str = "/memories/", limit: int = 5
+    ) -> str:
+        return render_recall(await b(runtime).arecall(query, path, limit))
+
+    tool = StructuredTool.from_function(
+        func=semantic_search,
+        coroutine=asemantic_search,
+        name=RECALL_TOOL,
+        description=RECALL_DESCRIPTION,
+    )
+    tool.func = _guard(RECALL_TOOL, semantic_search)
+    tool.coroutine = _aguard(RECALL_TOOL, asemantic_search)
+    return tool

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import weakref
 from collections.abc import Awaitable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from deepmemory.backends.protocol import (
     StoredFile,
     reads_count,
 )
+from deepmemory.errors import ConfigError
 from deepmemory.history import HistoryMixin
 from deepmemory.stores._edits import EditGroups
 from deepmemory.stores._expiry import (
@@ -49,6 +51,7 @@ from deepmemory.stores._expiry import (
 )
 from deepmemory.stores._lines import select_lines
 from deepmemory.stores._moves import move_tree, purge_expired
+from deepmemory.stores._passages import Embed, Found, fuse, index_file, search, unindexed
 from deepmemory.stores._recent import changes, recent_files
 from deepmemory.stores._revisions import (
     Retention,
@@ -72,8 +75,15 @@ from deepmemory.stores._sql import (
     write_file_unless_dir,
 )
 from deepmemory.stores._ttl import Stopped, Sweeper, SweeperFuture, finished, sweep_expired
-from deepmemory.stores._vectors import Embedded, VectorIndex, replace_vectors, vector_search
+from deepmemory.stores._vectors import (
+    Embedded,
+    Vector,
+    VectorIndex,
+    replace_vectors,
+    vector_search,
+)
 
+logger = logging.getLogger("deepmemory")
 T = TypeVar("T")
 
 # Newest versions in a change token: as many as the memory map shows files.
@@ -767,6 +777,141 @@ class SQLStore(HistoryMixin, BaseStore):
         ):
             return []
         return None
+
+    # -- recall by meaning over files (``_passages``) ----------------------------------
+
+    @property
+    def recalls(self) -> bool:
+        """Whether files can be searched by meaning here (the store has an ``index``)."""
+        return (self._origin or self).index is not None
+
+    def _embedder(self) -> VectorIndex:
+        index = (self._origin or self).index
+        if index is None:
+            raise ConfigError(
+                "Searching memory by meaning needs an embedder: open the store with "
+                "index={'dims': ..., 'embed': ...} (LangGraph's IndexConfig)."
+            )
+        return index
+
+    def file_index(self, namespace: Namespace, key: str) -> bool:
+        """Cut the file at ``key`` into passages and embed the new ones, now.
+
+        False if there was nothing to do (already indexed, or gone). The embedder's
+        errors are raised; the file then stays unindexed (see ``file_reindex``).
+        """
+        index = self._embedder()
+        op = index_file(self.dialect, namespace, key)
+        try:
+            request = next(op)
+            while True:
+                if isinstance(request, Embed):
+                    vectors = index.embeddings.embed_documents(request.texts)
+                    answer: Any = [index._checked(v) for v in vectors]
+                elif isinstance(request, list):
+                    answer = self._steps(request)
+                else:
+                    answer = self._one(request)
+                request = op.send(answer)
+        except StopIteration as stop:
+            return bool(stop.value)
+
+    async def afile_index(self, namespace: Namespace, key: str) -> bool:
+        """Async ``file_index`` (the embedder's async method)."""
+        index = self._embedder()
+        op = index_file(self.dialect, namespace, key)
+        try:
+            request = next(op)
+            while True:
+                if isinstance(request, Embed):
+                    vectors = await index.embeddings.aembed_documents(request.texts)
+                    answer: Any = [index._checked(v) for v in vectors]
+                elif isinstance(request, list):
+                    answer = await self._asteps(request)
+                else:
+                    answer = await self._aone(request)
+                request = op.send(answer)
+        except StopIteration as stop:
+            return bool(stop.value)
+
+    def file_try_index(self, namespace: Namespace, key: str) -> bool:
+        """``file_index``, logging instead of raising: a write never fails for its index."""
+        try:
+            return self.file_index(namespace, key)
+        except Exception:
+            logger.warning("deepmemory: %r stays unindexed for now", key, exc_info=True)
+            return False
+
+    async def afile_try_index(self, namespace: Namespace, key: str) -> bool:
+        """Async ``file_try_index``."""
+        try:
+            return await self.afile_index(namespace, key)
+        except Exception:
+            logger.warning("deepmemory: %r stays unindexed for now", key, exc_info=True)
+            return False
+
+    def file_unindexed(self, namespace: Namespace, dir_key: str = "/") -> list[str]:
+        """Text files below ``dir_key`` that searches by meaning leave out until indexed."""
+        return self._one(unindexed(self.dialect, namespace, dir_key, self._fresh()))
+
+    async def afile_unindexed(self, namespace: Namespace, dir_key: str = "/") -> list[str]:
+        """Async ``file_unindexed``."""
+        return await self._aone(unindexed(self.dialect, namespace, dir_key, self._fresh()))
+
+    def file_reindex(self, namespace: Namespace, dir_key: str = "/") -> tuple[int, list[str]]:
+        """Index every unindexed file below ``dir_key``: (files indexed, keys that failed)."""
+        done, failed = 0, []
+        for key in self.file_unindexed(namespace, dir_key):
+            try:
+                done += self.file_index(namespace, key)
+            except Exception:  # the embedder: the file stays unindexed, the others go on
+                failed.append(key)
+        return done, failed
+
+    async def afile_reindex(
+        self, namespace: Namespace, dir_key: str = "/"
+    ) -> tuple[int, list[str]]:
+        """Async ``file_reindex``."""
+        done, failed = 0, []
+        for key in await self.afile_unindexed(namespace, dir_key):
+            try:
+                done += await self.afile_index(namespace, key)
+            except Exception:
+                failed.append(key)
+        return done, failed
+
+    def _passage_steps(
+        self, namespace: Namespace, dir_key: str, query: str, vector: Vector
+    ) -> list[Step[Any]]:
+        index = self._embedder()
+        steps: list[Step[Any]] = search(
+            self.dialect, namespace, dir_key, query, vector, index.distance, self._fresh()
+        )
+        return [*steps, unindexed(self.dialect, namespace, dir_key, self._fresh())]
+
+    def file_passages(
+        self, namespace: Namespace, dir_key: str, query: str, limit: int
+    ) -> tuple[list[Found], list[str]]:
+        """The ``limit`` passages below ``dir_key`` closest to ``query``, best first.
+
+        Also the files left out because they are not indexed yet.
+        """
+        index = self._embedder()
+        vector = index._checked(index.embeddings.embed_query(query))
+        meaning, words, pending = self._steps(
+            self._passage_steps(namespace, dir_key, query, vector)
+        )
+        return fuse(meaning, words, limit), pending
+
+    async def afile_passages(
+        self, namespace: Namespace, dir_key: str, query: str, limit: int
+    ) -> tuple[list[Found], list[str]]:
+        """Async ``file_passages``."""
+        index = self._embedder()
+        vector = index._checked(await index.embeddings.aembed_query(query))
+        steps = self._passage_steps(namespace, dir_key, query, vector)
+        meaning, words, pending = await self._asteps(steps)
+        return fuse(meaning, words, limit), pending
 
     # -- history (SupportsHistory; diff and restore come from HistoryMixin) -------------
 

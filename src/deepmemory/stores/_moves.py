@@ -116,6 +116,14 @@ def move_tree(
             "WHEN vec.version = o.version THEN m.version ELSE vec.version END "
             f"FROM o JOIN m ON m.key = {renamed.format(column='o.key')} "
             "WHERE vec.namespace = :ns AND vec.key = o.key)",
+            # Passages for recall by meaning (``_passages``) follow the same way.
+            "p AS (UPDATE deepmemory_passages AS p SET key = m.key "
+            f"FROM o JOIN m ON m.key = {renamed.format(column='o.key')} "
+            "WHERE p.namespace = :ns AND p.key = o.key)",
+            "pf AS (UPDATE deepmemory_passage_files AS pf SET key = m.key, version = CASE "
+            "WHEN pf.version = o.version THEN m.version ELSE pf.version END "
+            f"FROM o JOIN m ON m.key = {renamed.format(column='o.key')} "
+            "WHERE pf.namespace = :ns AND pf.key = o.key)",
         ]
         if records:
             parts += _pg_revisions()
@@ -130,15 +138,25 @@ def move_tree(
     # chosen are exactly those the statements that follow move.
     old_key = "json_extract(value, '$[0]')"
     olds = f"SELECT {old_key} FROM json_each(:moved)"
+
+    def restamped(table: str) -> str:
+        """Rows of ``table`` follow their file; stamped with its old version, its new one."""
+        return (
+            f"UPDATE {table} SET version = CASE WHEN version = (SELECT "
+            "json_extract(j.value, '$[1]') FROM json_each(:moved) AS j "
+            f"WHERE json_extract(j.value, '$[0]') = {table}.key) "
+            "THEN (SELECT i.version FROM deepmemory_items AS i WHERE i.namespace = :ns "
+            f"AND i.key = {renamed.format(column=table + '.key')}) ELSE version END, "
+            f"key = {renamed.format(column='key')} WHERE namespace = :ns AND key IN ({olds})"
+        )
+
     follow = [
         f"UPDATE deepmemory_items AS i SET {moved_columns} "
         f"WHERE i.namespace = :ns AND i.key IN ({olds})",
-        "UPDATE deepmemory_vectors SET version = CASE WHEN version = (SELECT "
-        "json_extract(j.value, '$[1]') FROM json_each(:moved) AS j "
-        "WHERE json_extract(j.value, '$[0]') = deepmemory_vectors.key) "
-        "THEN (SELECT i.version FROM deepmemory_items AS i WHERE i.namespace = :ns "
-        f"AND i.key = {renamed.format(column='deepmemory_vectors.key')}) ELSE version END, "
-        f"key = {renamed.format(column='key')} WHERE namespace = :ns AND key IN ({olds})",
+        restamped("deepmemory_vectors"),
+        restamped("deepmemory_passage_files"),
+        f"UPDATE deepmemory_passages SET key = {renamed.format(column='key')} "
+        f"WHERE namespace = :ns AND key IN ({olds})",
     ]
     if records:
         follow += _sqlite_revisions(old_key, renamed.format(column=old_key))

@@ -371,6 +371,46 @@ MIGRATIONS: list[Migration] = [
             "CHECK (op IN ('write', 'edit', 'delete', 'restore', 'move'))",
         ),
     ),
+    Migration(
+        "m012_passages",
+        # Recall by meaning over files (``_passages``): each text file's passages with
+        # their line ranges and embeddings, and the version of the file they were cut
+        # from (a file whose version moved on is not searched until indexed again).
+        # Deleting an item deletes both.
+        sqlite=(
+            "CREATE TABLE deepmemory_passages (namespace TEXT NOT NULL, key TEXT NOT NULL, "
+            "seq INTEGER NOT NULL, start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, "
+            "digest TEXT NOT NULL, text TEXT NOT NULL, embedding BLOB NOT NULL, "
+            "norm REAL NOT NULL, PRIMARY KEY (namespace, key, seq)) WITHOUT ROWID",
+            "CREATE TABLE deepmemory_passage_files (namespace TEXT NOT NULL, "
+            "key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (namespace, key)) "
+            "WITHOUT ROWID",
+            "CREATE TRIGGER deepmemory_passages_forget AFTER DELETE ON deepmemory_items "
+            "BEGIN DELETE FROM deepmemory_passages "
+            "WHERE namespace = old.namespace AND key = old.key; "
+            "DELETE FROM deepmemory_passage_files "
+            "WHERE namespace = old.namespace AND key = old.key; END",
+        ),
+        postgres=(
+            'CREATE TABLE deepmemory_passages (namespace text COLLATE "C" NOT NULL, '
+            'key text COLLATE "C" NOT NULL, seq integer NOT NULL, start_line integer NOT NULL, '
+            "end_line integer NOT NULL, digest text NOT NULL, text text NOT NULL, "
+            "embedding real[] NOT NULL, norm double precision NOT NULL, "
+            "PRIMARY KEY (namespace, key, seq))",
+            'CREATE TABLE deepmemory_passage_files (namespace text COLLATE "C" NOT NULL, '
+            'key text COLLATE "C" NOT NULL, version bigint NOT NULL, '
+            "PRIMARY KEY (namespace, key))",
+            "CREATE FUNCTION deepmemory_passages_forget() RETURNS trigger "
+            "LANGUAGE plpgsql AS $fn$ BEGIN "
+            "DELETE FROM deepmemory_passages AS p USING gone AS g "
+            "WHERE p.namespace = g.namespace AND p.key = g.key; "
+            "DELETE FROM deepmemory_passage_files AS f USING gone AS g "
+            "WHERE f.namespace = g.namespace AND f.key = g.key; RETURN NULL; END $fn$",
+            "CREATE TRIGGER deepmemory_passages_forget AFTER DELETE ON deepmemory_items "
+            "REFERENCING OLD TABLE AS gone FOR EACH STATEMENT "
+            "EXECUTE FUNCTION deepmemory_passages_forget()",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (

@@ -49,6 +49,8 @@ class ScriptedChatModel(BaseChatModel):
 
     replies: Any
     received: list[list[BaseMessage]] = Field(default_factory=list)
+    # The names of the tools offered on each call (``bind_tools``), in order.
+    offered: list[list[str]] = Field(default_factory=list)
     position: int = 0
 
     @property
@@ -56,7 +58,8 @@ class ScriptedChatModel(BaseChatModel):
         return "scripted"
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
-        """Tools are accepted and ignored: the script decides the calls."""
+        """Tools are recorded (``offered``) and otherwise ignored: the script decides."""
+        self.offered.append([getattr(t, "name", None) or t.get("name", "?") for t in tools])
         return self
 
     def _generate(
