@@ -430,6 +430,26 @@ MUTANTS: list[Mutant] = [
         "f\"WHERE {_range(dir_key, params, dialect, 'v')} \"",
         ("tests/agent/test_recall.py::test_one_user_never_recalls_another_users_passages",),
     ),
+    Mutant(
+        "claude memory tool: approve_writes does not know it",
+        "src/deepmemory/integrations/anthropic/_middleware.py",
+        "register_write_tool(WriteTool(TOOL_NAME, targets, proposed_change))",
+        "pass",
+        (
+            "tests/integrations/test_anthropic_memory.py::"
+            "test_approve_writes_pauses_a_memory_write_on_a_protected_path",
+        ),
+    ),
+    Mutant(
+        "mcp: any bearer token is accepted",
+        "src/deepmemory/integrations/mcp.py",
+        "        if owner is None:\n            return None\n",
+        "        if owner is None:\n            owner = next(iter(self._tokens))[1]\n",
+        (
+            "tests/cli/test_mcp.py::"
+            "test_over_http_each_token_is_one_user_and_requests_without_the_right_token_get_401",
+        ),
+    ),
 ]
 
 
