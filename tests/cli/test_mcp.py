@@ -49,7 +49,9 @@ from tests.conftest import postgres_url
 TOOLS = ["ls", "read_file", "write_file", "edit_file", "delete", "glob", "grep"]
 ALICE_TOKEN = "alice-" + "a1" * 16
 BOB_TOKEN = "bob-" + "b2" * 16
-GUIDELINES = FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes="/memories/", first="/memories/")
+GUIDELINES = FILESYSTEM_PROMPT + MEMORY_PROMPT.format(
+    routes="/memories/", first="/memories/", scratch=""
+)
 
 # One session's calls, each compared with the agent's tool on the same calls.
 SCRIPT: list[tuple[str, dict[str, Any]]] = [

@@ -170,7 +170,8 @@ def _shown(text: str) -> str:
 
 def guidelines(root: str) -> str:
     """The memory guidelines the agent's system prompt carries, for memory under ``root``."""
-    return FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=root, first=root)
+    # Over MCP there is no scratch space: every path outside the memory is refused.
+    return FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=root, first=root, scratch="")
 
 
 # -- resources --------------------------------------------------------------------------

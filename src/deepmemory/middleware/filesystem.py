@@ -298,13 +298,18 @@ Use files to keep notes, drafts and intermediate results instead of holding ever
 MEMORY_PROMPT = """
 
 ### Long-term memory
-Files under {routes} are your long-term memory: they persist across conversations and restarts, and you will find them again in future threads. Every other path is scratch space for this conversation only and is gone when it ends.
+Files under {routes} are your long-term memory: they persist across conversations and restarts, and you will find them again in future threads.{scratch}
 Where to keep what:
 - {first}preferences.txt: the user's preferences and settings, as they state them.
 - {first}instructions.txt: standing instructions and feedback ("always do X", "I prefer Y"); update it with `edit_file` when the user gives new feedback, and follow it.
 - {first}knowledge/: facts learned over time (projects, people, decisions), one topic per file.
 - {first}research/<topic>/: research in progress (sources.txt, notes.txt, report.md), so it can continue in a later conversation.
 Make the first line of every memory file a one-line summary of it. At the start of a task that may depend on what you learned before, read the relevant files. Keep memory tidy: update files with `edit_file` rather than piling up near-duplicates, and delete what is no longer true."""
+
+# Where the agent also has files of its own thread (the file tools' default backend).
+SCRATCH_NOTE = (
+    " Every other path is scratch space for this conversation only and is gone when it ends."
+)
 
 MEMORY_MAP_TOKENS = 800
 MAP_UNAVAILABLE = "(Your long-term memory could not be listed just now: use ls to see it.)"
@@ -358,7 +363,9 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         roots = memory_roots(backend)
         if not roots:
             return FILESYSTEM_PROMPT, None, [], recalls
-        text = FILESYSTEM_PROMPT + MEMORY_PROMPT.format(routes=", ".join(roots), first=roots[0])
+        text = FILESYSTEM_PROMPT + MEMORY_PROMPT.format(
+            routes=", ".join(roots), first=roots[0], scratch=SCRATCH_NOTE
+        )
         if recalls:
             text += RECALL_PROMPT
         return text, backend, roots if self.memory_map else [], recalls
