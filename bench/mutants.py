@@ -328,12 +328,12 @@ MUTANTS: list[Mutant] = [
         ),
     ),
     Mutant(
-        "deepagents route: paths reach the wrapped backend unvalidated",
-        "src/deepmemory/integrations/deepagents/_route.py",
-        "vpath = paths.validate_file(file_path)\n        except errors.InvalidPathError as exc:\n"
-        "            return WriteResult(",
-        "vpath = str(file_path)\n        except errors.InvalidPathError as exc:\n"
-        "            return WriteResult(",
+        "paths reach a backend's storage unvalidated (writes; every backend)",
+        "src/deepmemory/backends/_checks.py",
+        "        vpath = paths.validate_file(file_path)\n    except errors.InvalidPathError as exc:\n"
+        "        return str(file_path), str(exc)\n    if not isinstance(content, str):",
+        "        vpath = str(file_path)\n    except errors.InvalidPathError as exc:\n"
+        "        return str(file_path), str(exc)\n    if not isinstance(content, str):",
         (
             "tests/integrations/test_deepagents_routes.py::"
             "test_paths_our_rules_refuse_never_reach_the_wrapped_backend",

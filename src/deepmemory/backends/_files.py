@@ -26,16 +26,15 @@ from deepmemory.backends._base import (
     BaseBackend,
     Call,
     Op,
-    move_problem,
     run_async,
     run_sync,
 )
+from deepmemory.backends._checks import edit_args, move_args, read_args, write_args
 from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
 from deepmemory.backends._text import (
     count_and_replace,
     file_from_bytes,
     file_to_bytes,
-    is_valid_text,
     now_iso,
     split_lines,
     stored_size,
@@ -188,14 +187,9 @@ class FileOpsBackend(BaseBackend):
     def _op_read(
         self, repo: Any, ns: Namespace, file_path: str, offset: int, limit: int
     ) -> Op[ReadResult]:
-        try:
-            vpath = paths.validate_file(file_path)
-        except errors.InvalidPathError as exc:
-            return ReadResult(str(file_path), error=str(exc))
-        if not isinstance(offset, int) or offset < 0:
-            return ReadResult(vpath, error=errors.bad_offset(offset))
-        if not isinstance(limit, int) or limit < 1:
-            return ReadResult(vpath, error=errors.bad_limit(limit))
+        vpath, problem = read_args(file_path, offset, limit)
+        if problem:
+            return ReadResult(vpath, error=problem)
         key = self._key(vpath)
         window: LineWindow | None
         if implements(repo, SupportsLineWindows):  # only the window travels
@@ -218,14 +212,9 @@ class FileOpsBackend(BaseBackend):
         return ReadResult(vpath, window.lines, offset, total, size)
 
     def _op_write(self, repo: Any, ns: Namespace, file_path: str, content: str) -> Op[WriteResult]:
-        try:
-            vpath = paths.validate_file(file_path)
-        except errors.InvalidPathError as exc:
-            return WriteResult(str(file_path), error=str(exc))
-        if not isinstance(content, str):
-            return WriteResult(vpath, error="Error: content must be text.")
-        if not is_valid_text(content):
-            return WriteResult(vpath, error=errors.invalid_text(vpath))
+        vpath, problem = write_args(file_path, content)
+        if problem:
+            return WriteResult(vpath, error=problem)
         key = self._key(vpath)
         now = now_iso()
         file = StoredFile(content, "utf-8", now, now)
@@ -250,16 +239,9 @@ class FileOpsBackend(BaseBackend):
         new_string: str,
         replace_all: bool,
     ) -> Op[EditResult]:
-        try:
-            vpath = paths.validate_file(file_path)
-        except errors.InvalidPathError as exc:
-            return EditResult(str(file_path), error=str(exc))
-        if not isinstance(old_string, str) or not isinstance(new_string, str):
-            return EditResult(vpath, error="Error: old_string and new_string must be text.")
-        if old_string == "":
-            return EditResult(vpath, error=errors.empty_old_string(vpath))
-        if not is_valid_text(new_string):
-            return EditResult(vpath, error=errors.invalid_text(vpath))
+        vpath, problem = edit_args(file_path, old_string, new_string)
+        if problem:
+            return EditResult(vpath, error=problem)
         key = self._key(vpath)
         if (
             not replace_all
@@ -315,11 +297,7 @@ class FileOpsBackend(BaseBackend):
         return DeleteResult(vpath, sorted(self._vpath(k) for k in keys))
 
     def _op_move(self, repo: Any, ns: Namespace, old_path: str, new_path: str) -> Op[MoveResult]:
-        try:
-            old, new = paths.validate(old_path), paths.validate(new_path)
-        except errors.InvalidPathError as exc:
-            return MoveResult(str(old_path), str(new_path), error=str(exc))
-        problem = move_problem(self.mount, old, new)
+        old, new, problem = move_args(self.mount, old_path, new_path)
         if problem:
             return MoveResult(old, new, error=problem)
         key, new_key = self._key(old), self._key(new)

@@ -43,9 +43,10 @@ from deepagents.backends.protocol import BackendProtocol
 from deepagents.backends.utils import EMPTY_CONTENT_WARNING
 
 from deepmemory import errors, paths
-from deepmemory.backends._base import BaseBackend, Call, Op, move_problem, run_async, run_sync
+from deepmemory.backends._base import BaseBackend, Call, Op, run_async, run_sync
+from deepmemory.backends._checks import edit_args, move_args, read_args, write_args
 from deepmemory.backends._match import PatternError, check_grep_pattern, compile_glob
-from deepmemory.backends._text import is_valid_text, split_lines
+from deepmemory.backends._text import split_lines
 from deepmemory.backends.protocol import (
     DEFAULT_READ_LIMIT,
     DeleteResult,
@@ -266,14 +267,9 @@ class DeepAgentsBackend(BaseBackend):
         return LsResult(vpath, sorted(entries, key=lambda e: e.path))
 
     def _op_read(self, file_path: str, offset: int, limit: int) -> Op[ReadResult]:
-        try:
-            vpath = paths.validate_file(file_path)
-        except errors.InvalidPathError as exc:
-            return ReadResult(str(file_path), error=str(exc))
-        if not isinstance(offset, int) or offset < 0:
-            return ReadResult(vpath, error=errors.bad_offset(offset))
-        if not isinstance(limit, int) or limit < 1:
-            return ReadResult(vpath, error=errors.bad_limit(limit))
+        vpath, problem = read_args(file_path, offset, limit)
+        if problem:
+            return ReadResult(vpath, error=problem)
         key = self._key(vpath)
         result = yield Call("read", (key, offset, limit))
         if result.error:
@@ -297,14 +293,9 @@ class DeepAgentsBackend(BaseBackend):
         return ReadResult(vpath, lines, start, total, len(content.encode("utf-8", "replace")))
 
     def _op_write(self, file_path: str, content: str) -> Op[WriteResult]:
-        try:
-            vpath = paths.validate_file(file_path)
-        except errors.InvalidPathError as exc:
-            return WriteResult(str(file_path), error=str(exc))
-        if not isinstance(content, str):
-            return WriteResult(vpath, error="Error: content must be text.")
-        if not is_valid_text(content):
-            return WriteResult(vpath, error=errors.invalid_text(vpath))
+        vpath, problem = write_args(file_path, content)
+        if problem:
+            return WriteResult(vpath, error=problem)
         key = self._key(vpath)
         result = yield Call("write", (key, content))
         if result.error:
@@ -314,16 +305,9 @@ class DeepAgentsBackend(BaseBackend):
     def _op_edit(
         self, file_path: str, old_string: str, new_string: str, replace_all: bool
     ) -> Op[EditResult]:
-        try:
-            vpath = paths.validate_file(file_path)
-        except errors.InvalidPathError as exc:
-            return EditResult(str(file_path), error=str(exc))
-        if not isinstance(old_string, str) or not isinstance(new_string, str):
-            return EditResult(vpath, error="Error: old_string and new_string must be text.")
-        if old_string == "":
-            return EditResult(vpath, error=errors.empty_old_string(vpath))
-        if not is_valid_text(new_string):
-            return EditResult(vpath, error=errors.invalid_text(vpath))
+        vpath, problem = edit_args(file_path, old_string, new_string)
+        if problem:
+            return EditResult(vpath, error=problem)
         key = self._key(vpath)
         result = yield Call("edit", (key, old_string, new_string, bool(replace_all)))
         if result.error:
@@ -355,11 +339,7 @@ class DeepAgentsBackend(BaseBackend):
 
         Not atomic: a failure half-way leaves both copies, never neither.
         """
-        try:
-            old, new = paths.validate(old_path), paths.validate(new_path)
-        except errors.InvalidPathError as exc:
-            return MoveResult(str(old_path), str(new_path), error=str(exc))
-        problem = move_problem(self.mount, old, new)
+        old, new, problem = move_args(self.mount, old_path, new_path)
         if problem:
             return MoveResult(old, new, error=problem)
         key, new_key = self._key(old), self._key(new)
