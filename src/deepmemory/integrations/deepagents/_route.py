@@ -229,6 +229,12 @@ class DeepAgentsBackend(BaseBackend):
             result = yield Call("glob", (pattern, key))
             if result.error:
                 raise _Refused(self._said(result.error, key, self._vpath(key)))
+            if result.truncated:  # its own time or size budget: say so, never half an answer
+                raise _Refused(
+                    f"Error: the storage behind {self.mount!r} stopped listing "
+                    f"{self._vpath(key)!r} early ({result.truncation_reason or 'its limit'}); "
+                    "search a narrower directory."
+                )
             for info in result.matches or []:
                 if not info.get("is_dir"):
                     found[info["path"]] = dict(info)
