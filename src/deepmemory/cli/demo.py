@@ -144,3 +144,8 @@ def demo(
     for entry in memories.entries:
         console.print(f"  /memories{entry.path}  ({entry.size} bytes)")
     console.print("\nThe draft stayed in thread 1; the preferences reached thread 2.")
+    console.print(
+        "[dim]Recall by meaning (the semantic_search tool, `deepmemory memory search`) needs "
+        "an embedding model: set embed and embed_dims in the config file (README, "
+        '"Recall by meaning"); grep finds exact words without one.[/]'
+    )
