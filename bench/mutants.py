@@ -450,6 +450,26 @@ MUTANTS: list[Mutant] = [
             "test_over_http_each_token_is_one_user_and_requests_without_the_right_token_get_401",
         ),
     ),
+    Mutant(
+        "postgres: one delete-count row per namespace again (deleting writers deadlock)",
+        "src/deepmemory/stores/migrations.py",
+        '"SELECT namespace, txid_current(), count(*) FROM gone GROUP BY namespace "',
+        '"SELECT namespace, 0, count(*) FROM gone GROUP BY namespace "',
+        (
+            "tests/stores/test_lock_cycles.py::"
+            "test_concurrent_calls_with_ttl_refresh_deletes_and_sweeps_never_deadlock",
+        ),
+    ),
+    Mutant(
+        "postgres: TTL-refreshing reads wait for rows being changed",
+        "src/deepmemory/stores/_sql.py",
+        '"FOR UPDATE OF t SKIP LOCKED), touched AS (UPDATE deepmemory_items AS t "',
+        '"FOR UPDATE OF t), touched AS (UPDATE deepmemory_items AS t "',
+        (
+            "tests/stores/test_lock_cycles.py::"
+            "test_concurrent_calls_with_ttl_refresh_deletes_and_sweeps_never_deadlock",
+        ),
+    ),
 ]
 
 

@@ -417,10 +417,11 @@ def test_async_code_awaits_the_sweeper_as_on_langgraph_async_stores(store):
 
 @pytest.mark.postgres
 def test_stopping_the_sweeper_from_a_coroutine_never_blocks_its_loop(make_store):
-    """The sweeper's delete waits for a transaction this loop holds open: a blocking
-    stop would wait for the sweeper while the sweeper waits for the loop. The server
-    ends the transaction after 5 s idle, so with a blocking stop the statement after
-    it fails instead of the test hanging."""
+    """The sweeper's delete waits for a transaction this loop holds open (a lock on the
+    table: the sweeper skips locked rows, not a locked table): a blocking stop would
+    wait for the sweeper while the sweeper waits for the loop. The server ends the
+    transaction after 5 s idle, so with a blocking stop the statement after it fails
+    instead of the test hanging."""
     from datetime import timedelta
 
     from deepmemory.clock import ManualClock, use_clock
@@ -432,14 +433,14 @@ def test_stopping_the_sweeper_from_a_coroutine_never_blocks_its_loop(make_store)
         clock.advance(timedelta(minutes=2))
         async with store._aconnection() as conn, conn.transaction():
             await conn.execute("SET LOCAL idle_in_transaction_session_timeout = '5s'")
-            await conn.execute("SELECT 1 FROM deepmemory_items WHERE key = 'x' FOR UPDATE")
+            await conn.execute("LOCK TABLE deepmemory_items IN SHARE ROW EXCLUSIVE MODE")
             store.start_ttl_sweeper()
             for _ in range(400):  # until the sweeper's delete waits for our lock
                 async with store._aconnection() as other:
                     waiting = await (
                         await other.execute(
                             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                            "'Lock' AND query LIKE 'DELETE FROM deepmemory_items WHERE expires%'"
+                            "'Lock' AND query LIKE 'DELETE FROM deepmemory_items WHERE %'"
                         )
                     ).fetchone()
                 if waiting[0]:

@@ -52,7 +52,7 @@ from deepmemory.stores._expiry import (
 from deepmemory.stores._lines import select_lines
 from deepmemory.stores._moves import move_tree, purge_expired
 from deepmemory.stores._passages import Embed, Found, fuse, index_file, search, unindexed
-from deepmemory.stores._recent import changes, recent_files
+from deepmemory.stores._recent import changes, fold_deletions, recent_files
 from deepmemory.stores._revisions import (
     Retention,
     prune,
@@ -941,13 +941,18 @@ class SQLStore(HistoryMixin, BaseStore):
 
         Writes already prune the written file; this catches files no longer written
         (run it from a scheduled job). With history off (``keep_revisions=0``) it
-        deletes all recorded revisions.
+        deletes all recorded revisions. On PostgreSQL it also folds the per-transaction
+        delete counts of the change tokens (``_recent.fold_deletions``).
         """
+        if self.dialect == "postgres":
+            self._one(fold_deletions())
         step = prune(self.dialect, self.retention)
         return 0 if step is None else self._one(step)
 
     async def aprune_history(self) -> int:
         """Async ``prune_history``."""
+        if self.dialect == "postgres":
+            await self._aone(fold_deletions())
         step = prune(self.dialect, self.retention)
         return 0 if step is None else await self._aone(step)
 

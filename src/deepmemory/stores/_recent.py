@@ -95,10 +95,30 @@ def changes(dialect: Dialect, namespace: Namespace, limit: int) -> Step[tuple[An
     """The namespace's change token: its delete count and its newest ``limit`` versions."""
     params = {"ns": encode_namespace(namespace), "limit": limit}
     sql = (
-        "SELECT 0, deletes FROM deepmemory_deletions WHERE namespace = :ns UNION ALL "
+        # A sum: on PostgreSQL each deleting transaction counts in a row of its own.
+        "SELECT 0, n FROM (SELECT sum(deletes) AS n FROM deepmemory_deletions "
+        "WHERE namespace = :ns) AS d WHERE n IS NOT NULL UNION ALL "
         f"SELECT 1, version FROM (SELECT version FROM deepmemory_items{_BY_VERSION[dialect]} "
         "WHERE namespace = :ns ORDER BY version DESC LIMIT :limit) AS v"
     )
     return _step(
         dialect, sql, params, lambda rows: tuple(sorted((int(a), int(b)) for a, b in rows))
     )
+
+
+def fold_deletions() -> Step[None]:
+    """PostgreSQL: fold finished transactions' delete counts into one row per namespace.
+
+    Rows of transactions still running are skipped (``SKIP LOCKED``), so this never
+    waits on a writer; the sum per namespace, the change token's part, is unchanged.
+    """
+    sql = (
+        "WITH old AS (DELETE FROM deepmemory_deletions WHERE (namespace, txid) IN "
+        "(SELECT namespace, txid FROM deepmemory_deletions WHERE txid <> 0 "
+        "FOR UPDATE SKIP LOCKED) RETURNING namespace, deletes) "
+        "INSERT INTO deepmemory_deletions (namespace, txid, deletes) "
+        "SELECT namespace, 0, sum(deletes) FROM old GROUP BY namespace "
+        "ON CONFLICT (namespace, txid) DO UPDATE "
+        "SET deletes = deepmemory_deletions.deletes + excluded.deletes"
+    )
+    return _step("postgres", sql, {}, lambda rows: None, write=True)

@@ -487,7 +487,15 @@ def _refreshing_one(dialect: Dialect, select: str, params: dict[str, Any]) -> tu
     """A read of one item that also moves its TTL on: (SQL, SQLite follow-up or None)."""
     update = f"{_REFRESH_ITEM} AND {_ALIVE}"
     if dialect == "postgres":
-        # One statement, run as a read (autocommit): it writes only an item with a TTL.
+        # One statement that writes only an item with a TTL, and never waits for one
+        # another transaction is changing (that one sets its expiry anyway): a read,
+        # even batched with others in one transaction, is in no deadlock.
+        update = (
+            "UPDATE deepmemory_items SET expires_at = :epoch + ttl_minutes * 60 "
+            "WHERE (namespace, key) IN (SELECT namespace, key FROM deepmemory_items "
+            "WHERE namespace = :ns AND key = :key AND ttl_minutes IS NOT NULL "
+            f"AND {_ALIVE} FOR UPDATE SKIP LOCKED)"
+        )
         return f"WITH touched AS ({update} RETURNING 1) {select}", None
 
     def then(rows: list[Row]) -> list[Query]:
@@ -505,10 +513,12 @@ def _refreshing_page(
     """A page of items (in ``order``) whose TTLs the read moves on (as ``_refreshing_one``)."""
     if dialect == "postgres":
         sql = (
-            f"WITH page AS ({page}), touched AS (UPDATE deepmemory_items AS t "
-            "SET expires_at = :epoch + t.ttl_minutes * 60 FROM page "
-            "WHERE t.namespace = page.namespace AND t.key = page.key "
-            "AND t.ttl_minutes IS NOT NULL) "
+            f"WITH page AS ({page}), free AS (SELECT t.namespace, t.key "
+            "FROM deepmemory_items AS t JOIN page ON t.namespace = page.namespace "
+            "AND t.key = page.key WHERE t.ttl_minutes IS NOT NULL "
+            "FOR UPDATE OF t SKIP LOCKED), touched AS (UPDATE deepmemory_items AS t "
+            "SET expires_at = :epoch + t.ttl_minutes * 60 FROM free "
+            "WHERE t.namespace = free.namespace AND t.key = free.key) "
             f"SELECT * FROM page ORDER BY {order}"
         )
         return sql, None

@@ -34,6 +34,12 @@ def sweep_expired(dialect: Dialect, epoch: float) -> Step[int]:
         "DELETE FROM deepmemory_items WHERE expires_at IS NOT NULL AND expires_at <= :epoch "
         "RETURNING key"
     )
+    if dialect == "postgres":  # items being changed now are left for the next sweep
+        sql = (
+            "DELETE FROM deepmemory_items WHERE (namespace, key) IN (SELECT namespace, key "
+            "FROM deepmemory_items WHERE expires_at IS NOT NULL AND expires_at <= :epoch "
+            "FOR UPDATE SKIP LOCKED) RETURNING key"
+        )
     params: dict[str, Any] = {"epoch": epoch}
     return _step(dialect, sql, params, lambda rows: len(rows), write=True)
 

@@ -411,6 +411,28 @@ MIGRATIONS: list[Migration] = [
             "EXECUTE FUNCTION deepmemory_passages_forget()",
         ),
     ),
+    Migration(
+        "m013_deletions_per_transaction",
+        # PostgreSQL: deletes were counted in one row per namespace, so two transactions
+        # that both deleted there waited on each other's count while holding item rows:
+        # a deadlock under many concurrent writers (LangGraph's 60,000-call test). Now
+        # each transaction counts in a row of its own (never waited on); the count of a
+        # namespace is their sum, and ``prune_history()`` folds finished transactions'
+        # rows into one. SQLite has one writer at a time: unchanged.
+        sqlite=(),
+        postgres=(
+            "ALTER TABLE deepmemory_deletions ADD COLUMN txid bigint NOT NULL DEFAULT 0",
+            "ALTER TABLE deepmemory_deletions DROP CONSTRAINT deepmemory_deletions_pkey",
+            "ALTER TABLE deepmemory_deletions ADD PRIMARY KEY (namespace, txid)",
+            "CREATE OR REPLACE FUNCTION deepmemory_deletions_count() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO deepmemory_deletions (namespace, txid, deletes) "
+            "SELECT namespace, txid_current(), count(*) FROM gone GROUP BY namespace "
+            "ON CONFLICT (namespace, txid) DO UPDATE "
+            "SET deletes = deepmemory_deletions.deletes + excluded.deletes; "
+            "RETURN NULL; END $$",
+        ),
+    ),
 ]
 
 _SQLITE_LEDGER = (
