@@ -12,6 +12,7 @@ both understand, so stores can evaluate it inside the database.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,18 +54,30 @@ def _class(pattern: str, i: int) -> tuple[str, int] | None:
     body = pattern[start:j]
     if "/" in body:
         return None
-    for k in range(1, len(body) - 1):
-        if body[k] == "-" and (body[k - 1] > body[k + 1] or body[k - 1] <= "/" <= body[k + 1]):
-            raise PatternError(
-                errors.invalid_glob(
-                    pattern,
-                    f"the range {body[k - 1]}-{body[k + 1]} in [{body}] is reversed or spans '/'",
-                )
-            )
+    # As fnmatch reads a class: X-Y is a range; a '-' first, last or right after a
+    # range is itself. Every character is escaped, so both regex engines agree.
     parts = []
-    for ch in body:
-        parts.append("\\" + ch if ch in "\\^[]" else ch)
+    k = 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            lo, hi = body[k], body[k + 2]
+            if lo > hi or lo <= "/" <= hi:
+                raise PatternError(
+                    errors.invalid_glob(
+                        pattern, f"the range {lo}-{hi} in [{body}] is reversed or spans '/'"
+                    )
+                )
+            parts.append(f"{_class_char(lo)}-{_class_char(hi)}")
+            k += 3
+        else:
+            parts.append(_class_char(body[k]))
+            k += 1
     return ("[^/" if negate else "[") + "".join(parts) + "]", j + 1
+
+
+def _class_char(ch: str) -> str:
+    """One character inside a regex class, literal in Python ``re`` and PostgreSQL ARE."""
+    return "\\" + ch if ch.isascii() and not ch.isalnum() else ch
 
 
 @lru_cache(maxsize=512)
@@ -167,6 +180,8 @@ def compile_glob(pattern: object, base: str) -> GlobQuery:
     """
     if not isinstance(pattern, str) or pattern == "":
         raise PatternError(errors.invalid_glob(str(pattern), "it is empty"))
+    # Paths are stored in NFC (``paths``): a pattern typed in NFD must find them too.
+    pattern = unicodedata.normalize("NFC", pattern)
     if len(pattern) > MAX_PATTERN_CHARS:
         raise PatternError(
             errors.invalid_glob(pattern[:50] + "...", f"it is over {MAX_PATTERN_CHARS} chars")
@@ -305,24 +320,25 @@ class _Parser:
         negate = self.peek() == "^"
         if negate:
             self.i += 1
-        members: list[str] = []
+        # (character, escaped): only an unescaped '-' between two members is a range.
+        members: list[tuple[str, bool]] = []
         while self.peek() != "]" or not members:
-            ch = self.peek()
+            ch, escaped = self.peek(), False
             if ch == "\\":
                 self.i += 1
-                ch = self.peek()
-            members.append(ch)
+                ch, escaped = self.peek(), True
+            members.append((ch, escaped))
             self.i += 1
         self.i += 1  # "]"
         singles: set[str] = set()
         ranges: list[tuple[str, str]] = []
         k = 0
         while k < len(members):
-            if k + 2 < len(members) and members[k + 1] == "-":
-                ranges.append((members[k], members[k + 2]))
+            if k + 2 < len(members) and members[k + 1] == ("-", False):
+                ranges.append((members[k][0], members[k + 2][0]))
                 k += 3
             else:
-                singles.add(members[k])
+                singles.add(members[k][0])
                 k += 1
 
         def test(c: str) -> bool:

@@ -116,18 +116,23 @@ def _parse_group(regex: str, i: int) -> tuple[tuple[_Seq, ...], int]:
 
 
 def _parse_class(text: str) -> _Class:
-    """A class token, read as ``_match`` reads it: ``a-z`` is a range, even ``/-a``."""
+    """A class token, read as ``_match`` reads it: an unescaped ``-`` makes a range."""
     negate = text.startswith("[^")
-    members = [esc or ch for esc, ch in re.findall(r"\\(.)|(.)", text[1 + negate : -1], re.S)]
+    # (character, escaped): ``_match`` escapes every punctuation member, so a bare '-'
+    # between two members is a range and an escaped one is itself.
+    members = [
+        (esc, True) if esc else (ch, False)
+        for esc, ch in re.findall(r"\\(.)|(.)", text[1 + negate : -1], re.S)
+    ]
     singles: set[str] = set()
     ranges: list[tuple[str, str]] = []
     k = 0
     while k < len(members):
-        if k + 2 < len(members) and members[k + 1] == "-":
-            ranges.append((members[k], members[k + 2]))
+        if k + 2 < len(members) and members[k + 1] == ("-", False):
+            ranges.append((members[k][0], members[k + 2][0]))
             k += 3
         else:
-            singles.add(members[k])
+            singles.add(members[k][0])
             k += 1
     return _Class(negate, frozenset(singles), tuple(ranges))
 

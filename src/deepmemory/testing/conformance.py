@@ -311,6 +311,27 @@ class BackendConformance:
         assert _paths(fs.glob("*.txt", fs.p("/x/y"))) == [fs.p("/x/y/d.txt")]
         assert _paths(fs.glob(fs.p("/x/*.txt"))) == [fs.p("/x/c.txt")]
 
+    def test_glob_classes_read_dashes_as_fnmatch_does(self, fs: Harness) -> None:
+        for name in ["a.txt", "B.txt", "5.txt", "bc.txt", "-.txt", "x.txt", "c.txt"]:
+            fs.write(fs.p(f"/k/{name}"), "x")
+
+        def names(pattern: str) -> list[str]:
+            result = fs.glob(pattern, fs.p("/k"))
+            assert result.error is None, result.error
+            return sorted(f.path.rsplit("/", 1)[1] for f in result.files)
+
+        # A negated class starting with '-': not '-' and not 'x' (no range).
+        assert names("[!-x]*.txt") == ["5.txt", "B.txt", "a.txt", "bc.txt", "c.txt"]
+        # A '-' right after a range is itself: a to b, '-', or c.
+        assert names("[a-b-c].txt") == ["-.txt", "a.txt", "c.txt"]
+        assert names("[-x].txt") == names("[x-].txt") == ["-.txt", "x.txt"]
+
+    def test_glob_patterns_match_whatever_unicode_form_they_are_typed_in(self, fs: Harness) -> None:
+        fs.write(fs.p("/cafe\u0301.md"), "x")  # stored as café.md (NFC)
+        found = [f.path for f in fs.glob("cafe\u0301*", fs.root or "/").files]
+        assert found == [fs.p("/caf\u00e9.md")]
+        assert [f.path for f in fs.glob("caf\u00e9*", fs.root or "/").files] == found
+
     def test_glob_treats_regex_characters_literally(self, fs: Harness) -> None:
         fs.write(fs.p("/a+b(1).txt"), "x")
         fs.write(fs.p("/aab1.txt"), "x")
