@@ -470,6 +470,13 @@ MUTANTS: list[Mutant] = [
             "test_concurrent_calls_with_ttl_refresh_deletes_and_sweeps_never_deadlock",
         ),
     ),
+    Mutant(
+        "create_deep_agent: persistent memory unbounded by default",
+        "src/deepmemory/agent.py",
+        "    if memory_limits and backend is not None:",
+        "    if False:",
+        ("tests/agent/test_default_limits.py",),
+    ),
 ]
 
 

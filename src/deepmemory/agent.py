@@ -30,6 +30,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
+from deepmemory.backends.policies import with_default_limits
 from deepmemory.errors import ConfigError
 from deepmemory.middleware.approval import approve_writes as approve_writes_config
 from deepmemory.middleware.filesystem import FilesystemMiddleware
@@ -186,6 +187,7 @@ def create_deep_agent(
     approve_writes: Sequence[str] | None = None,
     context_schema: type[Any] | None = None,
     name: str | None = None,
+    memory_limits: bool = True,
 ) -> DeepAgent:
     """Create a deep agent: todo list, file tools, subagents, summarization, approvals.
 
@@ -218,9 +220,14 @@ def create_deep_agent(
             writes, edits and deletes pause for approval, showing the proposed diff.
         context_schema: the run's context type (``rt.context`` in backend factories).
         name: the graph's name.
+        memory_limits: persistent storage (store and filesystem backends, also as
+            routes) that no ``LimitsBackend`` bounds gets its defaults: 1 MiB a file,
+            100 MiB in all. ``False`` leaves it unbounded.
     """
     chat_model = resolve_model(model)
     tool_list = list(tools or [])
+    if memory_limits and backend is not None:
+        backend = _bounded(backend)
     fs = FilesystemMiddleware(backend=backend)
     stack: list[Any] = [
         UnansweredToolCallsMiddleware(),
@@ -249,3 +256,14 @@ def create_deep_agent(
     )
     agent.__class__ = DeepAgent
     return agent  # type: ignore[return-value]  # same object, with DeepAgent's thread default
+
+
+def _bounded(spec: Any) -> Any:
+    """The backend spec with default limits on its persistent storage (see ``memory_limits``)."""
+    if hasattr(spec, "bind"):
+        return with_default_limits(spec)
+
+    def factory(runtime: Any) -> Any:
+        return with_default_limits(spec(runtime))
+
+    return factory

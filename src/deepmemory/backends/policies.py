@@ -336,3 +336,47 @@ class LimitsBackend(_Wrapper):
         """Async ``upload_files``."""
         usage = await self._ausage([path for path, _ in files])
         return await self._aupload(files, self._refuse_upload(usage))
+
+
+def _limited(backend: Any) -> bool:
+    """Whether ``backend`` is, or wraps, a ``LimitsBackend``."""
+    while backend is not None:
+        if isinstance(backend, LimitsBackend):
+            return True
+        backend = backend.__dict__.get("inner")
+    return False
+
+
+def _persistent(backend: Any) -> bool:
+    """Whether ``backend`` (under any policy wrappers) keeps files beyond the thread."""
+    from deepmemory.backends.filesystem import FilesystemBackend
+    from deepmemory.backends.store import StoreBackend
+
+    while isinstance(backend, _Wrapper):
+        backend = backend.inner
+    return isinstance(backend, StoreBackend | FilesystemBackend)
+
+
+def with_default_limits(backend: Any) -> Any:
+    """``backend`` with ``LimitsBackend``'s defaults on its persistent storage.
+
+    A store or filesystem backend, or such a route of a ``CompositeBackend``, that no
+    ``LimitsBackend`` already bounds gets one (1 MiB a file, 100 MiB in all); thread
+    state and storage the application bounded itself are left as they are.
+    """
+    from deepmemory.backends.composite import CompositeBackend
+
+    if isinstance(backend, CompositeBackend):
+        routes: dict[str, Any] = {
+            mount: LimitsBackend(route) if _persistent(route) and not _limited(route) else route
+            for mount, route in backend.routes.items()
+        }
+        if routes == backend.routes and not _persistent(backend.default):
+            return backend
+        clone = copy.copy(backend)
+        clone.routes = routes
+        clone.default = with_default_limits(backend.default)
+        return clone
+    if _persistent(backend) and not _limited(backend):
+        return LimitsBackend(backend)
+    return backend
