@@ -16,10 +16,15 @@ install: $(BIN)/python
 demo: install
 	$(BIN)/deepmemory demo
 
-# The whole suite. PostgreSQL tests use DEEPMEMORY_TEST_POSTGRES_URL (set by CI;
-# without it they skip with a reason, unless CI=true, where they fail).
+# The whole suite. PostgreSQL tests use DEEPMEMORY_TEST_POSTGRES_URL; when it is not
+# set and a server answers at PG_URL, that one (so the PostgreSQL half runs wherever a
+# server is up). Without either they skip with a reason, unless CI=true: then they fail.
 test: install
-	$(BIN)/python -m pytest -q
+	@url="$${DEEPMEMORY_TEST_POSTGRES_URL:-}"; \
+	if [ -z "$$url" ] && $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=2).close()" 2>/dev/null; then \
+	  url="$(PG_URL)"; echo "PostgreSQL tests on $$url"; \
+	fi; \
+	DEEPMEMORY_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests $(wildcard bench)

@@ -254,3 +254,13 @@ def test_an_invalid_path_is_one_line(mem):
     result = mem("cat", "/memories/../etc/passwd")
     assert result.exit_code == 1
     assert "invalid path" in one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("path", ["", "/", "/memories", "/memories/"])
+def test_the_top_of_memory_is_never_written_as_a_file(mem, agent_files, path):
+    result = mem("write", path, "ghost")
+    assert result.exit_code == 1 and "is a directory" in one_error_line(result.stderr)
+    (upload,) = agent_files.upload_files([("/memories", b"ghost")])
+    assert "is a directory" in upload.error
+    assert agent_files.read("/memories").error is not None
+    assert mem("export", "-").stdout.count("ghost") == 0

@@ -215,6 +215,8 @@ class FileOpsBackend(BaseBackend):
         vpath, problem = write_args(file_path, content)
         if problem:
             return WriteResult(vpath, error=problem)
+        if vpath == self.mount:  # the top of this storage is a directory, never a file
+            return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
         key = self._key(vpath)
         now = now_iso()
         file = StoredFile(content, "utf-8", now, now)
@@ -461,6 +463,9 @@ class FileOpsBackend(BaseBackend):
                 continue
             if not isinstance(data, bytes | bytearray | memoryview):
                 results.append(UploadResult(vpath, error="Error: upload content must be bytes."))
+                continue
+            if vpath == self.mount:
+                results.append(UploadResult(vpath, error=errors.is_directory(vpath, "upload")))
                 continue
             batch.append(
                 (self._key(vpath), file_from_bytes(bytes(data), created_at=now, modified_at=now))
