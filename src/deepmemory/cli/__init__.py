@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from deepmemory.cli.chat import chat, run
@@ -48,4 +50,12 @@ def _root() -> None:
 
 def main() -> None:
     """Entry point of the ``deepmemory`` console script."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside any command (typer's own parsing, start-up)
+        from deepmemory.cli._terminal import interrupted
+
+        try:
+            interrupted()
+        except typer.Exit as stop:
+            sys.exit(stop.exit_code)

@@ -11,9 +11,12 @@ as one line on stderr (``error: ...``) and an exit code, never as a traceback. S
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -146,6 +149,19 @@ def describe(exc: BaseException) -> tuple[str, int]:
     return f"Unexpected {type(exc).__name__}: {exc} (DEEPMEMORY_DEBUG=1 shows where)", EXIT_FAILED
 
 
+def interrupted() -> NoReturn:
+    """Ctrl-C: say so and exit 130, and let no second Ctrl-C cut the cleanup short.
+
+    A KeyboardInterrupt raised while the store closes or the interpreter exits would
+    end the process by the signal instead, with neither the message nor the code.
+    """
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    typer.echo("", err=True)
+    note("Interrupted.")
+    raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Run a command so that any error becomes one line on stderr and an exit code."""
 
@@ -155,10 +171,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
             raise  # typer's own exits and usage errors
-        except KeyboardInterrupt:
-            typer.echo("", err=True)
-            note("Interrupted.")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            interrupted()
         except Exception as exc:
             if os.environ.get("DEEPMEMORY_DEBUG") and not isinstance(exc, CommandError):
                 raise
