@@ -477,6 +477,30 @@ MUTANTS: list[Mutant] = [
         "    if False:",
         ("tests/agent/test_default_limits.py",),
     ),
+    Mutant(
+        "expiry: an expired directory blocks writing a file of its name",
+        "src/deepmemory/stores/_sql.py",
+        '        "EXISTS (SELECT 1 FROM deepmemory_items "\n'
+        '        f"WHERE namespace = :ns AND key > :lo AND key < :hi{_fresh(dialect, fresh, params)})"',
+        '        "EXISTS (SELECT 1 FROM deepmemory_items "\n'
+        '        f"WHERE namespace = :ns AND key > :lo AND key < :hi)"',
+        (
+            "tests/stores/test_pruning.py::"
+            "test_an_expired_directory_neither_blocks_a_file_of_its_name_nor_lists",
+        ),
+    ),
+    Mutant(
+        "expiry: an expired directory is still a directory to read_file",
+        "src/deepmemory/stores/_sql.py",
+        '"SELECT EXISTS (SELECT 1 FROM deepmemory_items "\n'
+        '        f"WHERE namespace = :ns AND key > :lo AND key < :hi{_fresh(dialect, fresh, params)})"',
+        '"SELECT EXISTS (SELECT 1 FROM deepmemory_items "\n'
+        '        f"WHERE namespace = :ns AND key > :lo AND key < :hi)"',
+        (
+            "tests/stores/test_pruning.py::"
+            "test_an_expired_directory_neither_blocks_a_file_of_its_name_nor_lists",
+        ),
+    ),
 ]
 
 

@@ -154,6 +154,20 @@ def test_writing_an_expired_path_starts_a_new_file(store: Any, clock: ManualCloc
     assert fs.prune().removed == []
 
 
+def test_an_expired_directory_neither_blocks_a_file_of_its_name_nor_lists(
+    store: Any, clock: ManualClock
+) -> None:
+    """Expired files leave no directory behind: not in the write's directory check, not
+    in the directory test ``ls`` and ``read_file`` make."""
+    fs = files(store, ttl=DAY)
+    _ok(fs.write("/memories/d/old.md", "old\n"))
+    clock.advance(2 * DAY)
+    assert "not found" in fs.ls("/memories/d").error
+    assert "not found" in fs.read("/memories/d").error  # not "is a directory"
+    _ok(fs.write("/memories/d", "now a file\n"))
+    assert fs.read("/memories/d").lines == ["now a file"]
+
+
 def test_reads_refresh_the_time_to_live_where_the_store_records_them(
     store: Any, kind: str, clock: ManualClock
 ) -> None:
