@@ -104,6 +104,15 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(
+        "coalescing: identical reads share one result's lines",
+        "src/deepmemory/backends/_files.py",
+        "return ReadResult(vpath, list(window.lines), offset, total, size)",
+        "return ReadResult(vpath, window.lines, offset, total, size)",
+        (
+            "tests/stores/test_coalescing.py::test_identical_concurrent_reads_get_results_of_their_own",
+        ),
+    ),
+    Mutant(
         "bulk loads: no statistics after a sync load",
         "src/deepmemory/stores/postgres.py",
         '                conn.execute("ANALYZE deepmemory_items")',

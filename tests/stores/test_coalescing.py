@@ -300,6 +300,74 @@ def test_concurrent_compare_and_swap_writes_run_as_one_statement(make_store, mon
 
 
 @pytest.mark.postgres
+def test_merged_statements_carry_any_text_exactly(make_store, monkeypatch) -> None:
+    """Rows of a merged statement travel as binary text arrays: quotes, backslashes,
+    braces, commas, JSON escapes, non-ASCII and NULL arrive exactly as sent."""
+    from deepmemory.stores import _coalesce
+
+    store = make_store("postgres")
+    texts = [
+        'say "hi"\n',
+        'back\\slash \\ and \\"quoted\\"\n',
+        "{braces}, [commas], 'quotes'\n",
+        "NULL\n",
+        "",
+        "caf\u00e9 \u2603 \U0001f600 \t tab\r\n",
+    ]
+    keys = [f"/t/odd{k}.md" for k in range(len(texts))]
+    for key in keys:
+        store.file_put(NS, key, StoredFile("v1\n", "utf-8", "t", "t"), expected_version=None)
+    versions = {key: store.file_get(NS, key).version for key in keys}
+    sent: list[int] = []
+    pipelined = _coalesce._pipelined
+
+    async def counting(conn, steps, transaction):
+        sent.append(len(steps))
+        return await pipelined(conn, steps, transaction)
+
+    monkeypatch.setattr(_coalesce, "_pipelined", counting)
+
+    async def run() -> tuple[list[int | None], list[object]]:
+        written = await asyncio.gather(
+            *(
+                store.afile_put(
+                    NS,
+                    key,
+                    StoredFile(text, "utf-8", "t", f'm"{k}\\'),
+                    expected_version=versions[key],
+                )
+                for k, (key, text) in enumerate(zip(keys, texts, strict=True))
+            )
+        )
+        read = await asyncio.gather(*(store.afile_get(NS, key) for key in [*keys, "/t/{x,y}"]))
+        return written, read
+
+    written, read = asyncio.run(run())
+    assert sent == [1, 1], sent  # one merged write, then one merged read
+    assert all(version is not None for version in written)
+    for k, (text, file) in enumerate(zip(texts, read, strict=False)):
+        assert (file.content, file.modified_at) == (text, f'm"{k}\\'), k
+    assert read[-1] is None
+
+
+def test_identical_concurrent_reads_get_results_of_their_own(store: SQLStore) -> None:
+    """Identical reads share one query and one worked-out window, never a result object:
+    a caller changing its lines changes nobody else's."""
+    backend = StoreBackend(store=store, namespace=NS)
+    backend.write("/same.md", "one\ntwo\nthree\n")
+
+    async def run() -> list[object]:
+        return await asyncio.gather(*(backend.aread("/same.md") for _ in range(20)))
+
+    results = asyncio.run(run())
+    assert all(r.lines == ["one", "two", "three"] for r in results)
+    results[0].lines.append("mine")
+    results[1].lines[0] = "changed"
+    assert all(r.lines == ["one", "two", "three"] for r in results[2:])
+    assert backend.read("/same.md").lines == ["one", "two", "three"]
+
+
+@pytest.mark.postgres
 def test_thousands_of_concurrent_store_calls_share_a_small_pool(pg_url, monkeypatch) -> None:
     """Every LangGraph call at once on two connections: no call waits for a connection
     that a runner waiting for another one holds (that ends in ``PoolTimeout``)."""

@@ -209,7 +209,8 @@ class FileOpsBackend(BaseBackend):
                 size=size,
                 error=errors.offset_past_end(vpath, offset, total),
             )
-        return ReadResult(vpath, window.lines, offset, total, size)
+        # A copy: one window may answer several identical reads (``stores._coalesce``).
+        return ReadResult(vpath, list(window.lines), offset, total, size)
 
     def _op_write(self, repo: Any, ns: Namespace, file_path: str, content: str) -> Op[WriteResult]:
         vpath, problem = write_args(file_path, content)

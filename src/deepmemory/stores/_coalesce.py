@@ -59,16 +59,27 @@ class _Job:
 
 
 def _deliver(job: _Job, rows: list[Row], first: bool) -> int:
-    """The result of each caller whose ``step.first`` is ``first``; how many."""
+    """The result of each caller whose ``step.first`` is ``first``; how many.
+
+    Callers holding the same step (identical reads share one: ``_lines``) share its
+    result, worked out once: a step's ``finish`` is pure and its result is not changed
+    by those who receive it.
+    """
     count = 0
+    shared: Step[Any] | None = None
+    result: Any = None
     for step, future in job.callers:
         if future.done() or step.first != first:
             continue  # cancelled, or not in this pass
         count += 1
-        try:
-            future.set_result(step.finish(rows))
-        except Exception as exc:  # a finish that rejects its rows fails only its own call
-            future.set_exception(exc)
+        if step is not shared:
+            try:
+                result = step.finish(rows)
+            except Exception as exc:  # a finish that rejects its rows fails only its call
+                future.set_exception(exc)
+                continue
+            shared = step
+        future.set_result(result)
     return count
 
 
@@ -179,7 +190,7 @@ def _merged(jobs: list[_Job]) -> _Unit:
     else:
         for name in by:
             sql = sql.replace(f"%({name})s", f"_q._{name}")
-        arrays = ", ".join(f"CAST(%(_{name})s AS text[])" for name in by)
+        arrays = ", ".join(f"CAST(%(_{name})b AS text[])" for name in by)  # binary: see _sql
         columns = ", ".join(f"_{name}" for name in by)
         sql = (
             f"SELECT _q._i, _s.* FROM unnest({arrays}) WITH ORDINALITY AS _q({columns}, _i) "

@@ -77,6 +77,7 @@ _KEEP_CREATED_AT = {
     "ELSE excluded.value END",
 }
 _PG_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_TEXT_ARRAY = re.compile(r"CAST\(:([A-Za-z_]\w*) AS text\[\]\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +125,14 @@ class Merge:
 
 @functools.lru_cache(maxsize=1024)
 def _psycopg_sql(sql: str) -> str:
-    """``:name`` parameters as psycopg's ``%(name)s`` (statements repeat: cached)."""
-    return _PG_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    """``:name`` parameters as psycopg's ``%(name)s`` (statements repeat: cached).
+
+    A text array (``CAST(:name AS text[])``) is sent in binary (``%(name)b``): the text
+    form escapes every quote and backslash of every element in Python, which cost
+    milliseconds per batched write of JSON file contents.
+    """
+    sql = _TEXT_ARRAY.sub(r"CAST(%(\1)b AS text[])", sql.replace("%", "%%"))
+    return _PG_PARAM.sub(r"%(\1)s", sql)
 
 
 def _render(dialect: Dialect, sql: str, params: dict[str, Any]) -> Query:
