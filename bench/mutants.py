@@ -299,10 +299,10 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_semantic_index.py",),
     ),
     Mutant(
-        "coalescing: a batch of reads runs without a transaction",
+        "coalescing: a failed batch leaves psycopg's record of prepared statements",
         "src/deepmemory/stores/_coalesce.py",
-        "results = await _pipelined(conn, [unit.step for unit in units], True)",
-        "results = await _pipelined(conn, [unit.step for unit in units], writes)",
+        "        async with conn.transaction(force_rollback=True):\n            pass\n",
+        "        pass\n",
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(

@@ -205,9 +205,9 @@ def test_concurrent_reads_of_many_files_run_as_one_statement(
     sent: list[int] = []
     pipelined = _coalesce._pipelined
 
-    async def counting(conn, steps, transaction):
+    async def counting(conn, steps):
         sent.append(len(steps))
-        return await pipelined(conn, steps, transaction)
+        return await pipelined(conn, steps)
 
     monkeypatch.setattr(_coalesce, "_pipelined", counting)
 
@@ -249,9 +249,9 @@ def test_concurrent_compare_and_swap_writes_run_as_one_statement(make_store, mon
     sent: list[tuple[int, bool]] = []
     pipelined = _coalesce._pipelined
 
-    async def counting(conn, steps, transaction):
-        sent.append((len(steps), transaction))
-        return await pipelined(conn, steps, transaction)
+    async def counting(conn, steps):
+        sent.append((len(steps), True))
+        return await pipelined(conn, steps)
 
     monkeypatch.setattr(_coalesce, "_pipelined", counting)
     alone = _coalesce._alone
@@ -279,7 +279,7 @@ def test_concurrent_compare_and_swap_writes_run_as_one_statement(make_store, mon
         )
 
     results = asyncio.run(run())
-    # Six writes, one statement, one transaction, none run again on its own.
+    # Six writes, one statement (so one transaction), none run again on its own.
     assert sent == [(1, True)], sent
     assert results[-1] is None
     assert store.file_get(NS, stale).content == "moved on\n"
@@ -321,9 +321,9 @@ def test_merged_statements_carry_any_text_exactly(make_store, monkeypatch) -> No
     sent: list[int] = []
     pipelined = _coalesce._pipelined
 
-    async def counting(conn, steps, transaction):
+    async def counting(conn, steps):
         sent.append(len(steps))
-        return await pipelined(conn, steps, transaction)
+        return await pipelined(conn, steps)
 
     monkeypatch.setattr(_coalesce, "_pipelined", counting)
 
@@ -529,14 +529,45 @@ def test_a_statement_chosen_as_a_deadlock_victim_runs_again(make_store, monkeypa
 
 
 @pytest.mark.postgres
+def test_a_failed_batch_leaves_its_connection_working(pg_url, pg_schema) -> None:
+    """A failing statement ahead of one due for preparing (psycopg prepares a statement
+    on its fifth use on a connection) in one batch: the batch rolls back, each call
+    runs again on its own, and every later call on that connection works. (psycopg
+    records the skipped statement as prepared though the server never saw it.)"""
+    store = PostgresStore(pg_url, schema=pg_schema, max_connections=2)
+    store.put(NS, "b-gone", {"n": 0})
+
+    async def run() -> list[tuple[object, object]]:
+        got = []
+        for _ in range(8):  # the delete's fifth use falls in a failing batch, behind the put
+            bad, good = await asyncio.gather(
+                store.aput(NS, "a-bad", {"v": "\x00"}),  # jsonb cannot hold U+0000
+                store.adelete(NS, "b-gone"),
+                return_exceptions=True,
+            )
+            got.append((bad, good))
+        return got
+
+    try:
+        outcomes = asyncio.run(run())
+        assert all(isinstance(bad, Exception) and good is None for bad, good in outcomes), [
+            repr(o)[:120] for pair in outcomes for o in pair if o is not None
+        ][:3]
+        assert store.get(NS, "b-gone") is None
+        assert store.get(NS, "a-bad") is None
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
 def test_thousands_of_calls_that_refresh_ttls_neither_deadlock_nor_break_connections(
     pg_url, pg_schema
 ) -> None:
     """LangGraph's async pattern with refresh-on-read: a refreshing get or search also
-    updates rows, so a batch of reads can be a deadlock's victim. It runs in a
+    updates rows, so a batch of reads can be a deadlock's victim. The batch is one
     transaction: the victim rolls back, each call runs again on its own, and the
-    rollback resets psycopg's record of what the pipeline prepared (without one,
-    the connection keeps using statement names the server never prepared)."""
+    connection forgets what the pipeline prepared (otherwise it keeps using statement
+    names the server never prepared)."""
     store = PostgresStore(
         pg_url,
         schema=pg_schema,

@@ -2,9 +2,10 @@
 
 Each async call that is one statement (a file read, an in-place edit, a LangGraph
 ``aget`` or ``aput``; searches run on their own) joins its loop's queue. A runner
-takes a pooled connection and runs what is queued, ``BATCH`` calls at a time, in one
-round trip: reads pipelined (identical ones run once), writes pipelined inside one
-transaction, in key order (so two runners lock rows in the same order). More runners
+takes a pooled connection and runs what is queued, ``BATCH`` calls at a time: the
+reads in one round trip (identical ones run once, reads of different files as one
+statement), then the writes in another, in key order (so two runners lock rows in the
+same order); each round trip's statements are one transaction. More runners
 start, up to ``max_connections``, while more than a batch per runner is waiting.
 
 What a caller sees does not change:
@@ -27,7 +28,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -220,22 +221,39 @@ async def run_one(conn: psycopg.AsyncConnection[Any], step: Step[Any]) -> Any:
 
 
 async def _pipelined(
-    conn: psycopg.AsyncConnection[Any], steps: Sequence[Step[Any]], transaction: bool
+    conn: psycopg.AsyncConnection[Any], steps: Sequence[Step[Any]]
 ) -> list[list[Row]]:
-    """Rows of each step, sent in one round trip (and one transaction if asked)."""
-    async with conn.pipeline():
-        cursors = []
-        async with conn.transaction() if transaction else _nothing():
+    """Rows of each step, sent in one round trip, as one transaction.
+
+    The connection is in autocommit mode, so the statements up to the pipeline's one
+    Sync are one implicit transaction: all commit at the Sync, or, if one fails, none
+    does and the rest are skipped. (An explicit ``transaction()`` would cost a second
+    round trip: psycopg waits for the ``COMMIT``'s answer before the pipeline's end.)
+    """
+    try:
+        async with conn.pipeline():
+            cursors = []
             for step in steps:
                 sql, params = step.query
                 prepare = False if step.custom_plan else None
                 cursors.append(await conn.execute(sql, params, prepare=prepare))
+    except psycopg.Error:
+        await _forget_prepared(conn)
+        raise
     return [await cur.fetchall() if cur.description is not None else [] for cur in cursors]
 
 
-@contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
+async def _forget_prepared(conn: psycopg.AsyncConnection[Any]) -> None:
+    """After a failed pipeline: no prepared statement on either side.
+
+    psycopg records a statement due for preparing as prepared when it sends it, so one
+    skipped after the failing statement stays recorded though the server never saw it,
+    and every later use would fail (``InvalidSqlStatementName``). A rolled-back
+    transaction makes psycopg forget every prepared statement, here and on the server.
+    """
+    with contextlib.suppress(psycopg.Error):  # a broken connection: the pool replaces it
+        async with conn.transaction(force_rollback=True):
+            pass
 
 
 # A statement the server chose as a deadlock's victim had no effect: run it again.
@@ -274,10 +292,7 @@ async def _together(conn: psycopg.AsyncConnection[Any], jobs: list[_Job], writes
         return
     units = _units(sorted(jobs, key=_lock_order) if writes else jobs, writes)
     try:
-        # Reads in a transaction too: if one fails, the rollback also resets psycopg's
-        # record of the statements it prepared in the pipeline (after a failed pipeline
-        # without one, it would use names the server never prepared).
-        results = await _pipelined(conn, [unit.step for unit in units], True)
+        results = await _pipelined(conn, [unit.step for unit in units])
     except psycopg.Error:
         # Rolled back: each statement again on its own, for its own result or error.
         for job in jobs:
