@@ -299,6 +299,13 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_semantic_index.py",),
     ),
     Mutant(
+        "coalescing: a batch's statements each commit on their own (no pipeline)",
+        "src/deepmemory/stores/_coalesce.py",
+        "        async with conn.pipeline():\n            cursors = []",
+        "        async with contextlib.nullcontext():\n            cursors = []",
+        ("tests/stores/test_coalescing.py::test_a_batch_is_all_or_nothing",),
+    ),
+    Mutant(
         "coalescing: a failed batch leaves psycopg's record of prepared statements",
         "src/deepmemory/stores/_coalesce.py",
         "        async with conn.transaction(force_rollback=True):\n            pass\n",

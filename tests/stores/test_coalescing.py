@@ -529,6 +529,32 @@ def test_a_statement_chosen_as_a_deadlock_victim_runs_again(make_store, monkeypa
 
 
 @pytest.mark.postgres
+def test_a_batch_is_all_or_nothing(make_store) -> None:
+    """A batch whose last write fails commits none of the others: each runs again on
+    its own and lands exactly once (were the first committed already, its
+    compare-and-swap would then fail against its own write, and its caller would be
+    told it failed although it landed)."""
+    store = make_store("postgres")
+    store.file_put(NS, "/a.md", StoredFile("v1\n", "utf-8", "t", "t"), expected_version=None)
+    version = store.file_get(NS, "/a.md").version
+
+    async def run() -> list[object]:
+        return await asyncio.gather(
+            store.afile_put(
+                NS, "/a.md", StoredFile("v2\n", "utf-8", "t", "t"), expected_version=version
+            ),
+            store.aput(NS, "z-bad", {"v": "\x00"}),  # jsonb cannot hold U+0000
+            return_exceptions=True,
+        )
+
+    written, failed = asyncio.run(run())
+    assert isinstance(failed, Exception)
+    assert isinstance(written, int) and written > version, written
+    assert store.file_get(NS, "/a.md").content == "v2\n"
+    assert [r.op for r in store.history(NS, "/a.md")] == ["write", "write"]
+
+
+@pytest.mark.postgres
 def test_a_failed_batch_leaves_its_connection_working(pg_url, pg_schema) -> None:
     """A failing statement ahead of one due for preparing (psycopg prepares a statement
     on its fifth use on a connection) in one batch: the batch rolls back, each call
