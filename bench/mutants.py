@@ -90,6 +90,13 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_glob_plans.py",),
     ),
     Mutant(
+        "compare-and-swap: a write lands whatever version the file has now",
+        "src/deepmemory/stores/_sql.py",
+        'f"WHERE namespace = :ns AND key = :key AND version = :expected RETURNING {WRITTEN}"',
+        'f"WHERE namespace = :ns AND key = :key AND :expected = :expected RETURNING {WRITTEN}"',
+        ("tests/stores/test_concurrency.py::test_processes_appending_to_one_file_lose_nothing",),
+    ),
+    Mutant(
         "edit groups: the shared write is blind (no compare-and-swap)",
         "src/deepmemory/stores/_edits.py",
         "expected_version=file.version",
@@ -313,6 +320,13 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(
+        "strict_loop: blocking calls inside a running loop are not refused",
+        "src/deepmemory/stores/_base.py",
+        "        if origin.strict_loop:\n            _refuse_inside_loop(origin)\n",
+        "",
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
         "ttl: omit_expired is ignored (expired items always read)",
         "src/deepmemory/stores/_sql.py",
         '    return _ALIVE if omit_expired else "TRUE"',
@@ -342,6 +356,55 @@ MUTANTS: list[Mutant] = [
             "tests/integrations/test_deepagents.py::"
             "test_concurrent_edits_through_compare_and_swap_lose_nothing",
         ),
+    ),
+    Mutant(
+        "isolation: a file's lookup ignores the namespace",
+        "src/deepmemory/stores/_sql.py",
+        'sql = "SELECT value, version FROM deepmemory_items WHERE namespace = :ns AND key = :key"',
+        'sql = "SELECT value, version FROM deepmemory_items WHERE key = :key"',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "isolation: a read of lines ignores the namespace",
+        "src/deepmemory/stores/_lines.py",
+        'where = f"namespace = :ns AND key = :key{',
+        'where = f"key = :key{',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "isolation: a directory's files are listed from every namespace",
+        "src/deepmemory/stores/_sql.py",
+        'f"WHERE namespace = :ns AND parent = :dir{used} "',
+        'f"WHERE parent = :dir{used} "',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "isolation: a directory's subdirectories are listed from every namespace",
+        "src/deepmemory/stores/_sql.py",
+        '"WHERE namespace = :ns AND key {op} {bound} AND key < :hi "',
+        '"WHERE key {op} {bound} AND key < :hi "',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "isolation: a glob matches every namespace",
+        "src/deepmemory/stores/_search.py",
+        '    where = f"namespace = :ns AND {_RANGE}"\n    hint = ""',
+        '    where = f"{_RANGE}"\n    hint = ""',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "isolation: a tree-wide glob by name matches every namespace",
+        "src/deepmemory/stores/_search.py",
+        'where = f"namespace = :ns AND {condition} AND {_RANGE}"',
+        'where = f"{condition} AND {_RANGE}"',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "isolation: grep searches every namespace",
+        "src/deepmemory/stores/_search.py",
+        'where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, table)}"]',
+        'where = [f"{_RANGE}{_fresh(dialect, fresh, params, table)}"]',
+        ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
     ),
     Mutant(
         "paths reach a backend's storage unvalidated (writes; every backend)",

@@ -15,6 +15,12 @@ from deepmemory.stores import SQLiteStore
 from deepmemory.testing import ScriptedChatModel, calls, tool_call
 
 SECRET = "B-SECRET-7731"
+# Bob's files whose names alone would tell Alice something.
+B_NAMES = {
+    "/secret.txt": f"{SECRET}\n",
+    "/b-top-4417.txt": "bob's note\n",
+    "/b-private-4417/b-plan-4417.md": "bob's plan\n",
+}
 
 
 @dataclass
@@ -36,6 +42,12 @@ ATTACKS = [
     tool_call("grep", pattern="B-SECRET", path="/memories/", output_mode="content"),
     tool_call("grep", pattern="%", glob="**"),
     tool_call("grep", pattern="_"),
+    tool_call("grep", pattern="bob", path="/memories/b-top-4417.txt"),  # one file, by name
+    tool_call("grep", pattern="plan", path="/memories/b-private-4417/", output_mode="content"),
+    tool_call("read_file", file_path="/memories/b-top-4417.txt"),
+    tool_call("ls", path="/memories/b-private-4417"),
+    tool_call("glob", pattern="b-*"),
+    tool_call("glob", pattern="*.md", path="/memories/b-private-4417"),
 ]
 # Changes run one per turn: tool calls of one turn run concurrently, in no fixed order.
 CHANGES = [
@@ -74,7 +86,8 @@ def make_agent(store, model):
 
 def test_user_a_cannot_see_change_or_delete_user_b_files(store):
     b_backend = StoreBackend(store=store, namespace=("memories", "bob"))
-    b_backend.write("/secret.txt", f"{SECRET}\n")
+    for path, content in B_NAMES.items():
+        b_backend.write(path, content)
     model = ScriptedChatModel(
         replies=[calls(*ATTACKS), *(calls(change) for change in CHANGES), AIMessage("done")]
     )
@@ -84,8 +97,27 @@ def test_user_a_cannot_see_change_or_delete_user_b_files(store):
         context=Ctx("alice"),
     )
     said = "\n".join(m.text for m in result["messages"] if isinstance(m, ToolMessage))
-    # The only place B's secret may appear is A's own search pattern echoed back.
+    # The only place B's secret may appear is A's own search pattern echoed back; B's
+    # file names only where A's own calls named them (a path A asked for, refused).
     assert SECRET not in said.replace(f"No matches for {SECRET!r}", "")
+    assert "bob's" not in said
+    for name in ("b-top-4417", "b-plan-4417"):
+        assert all(name not in line or "not found" in line.lower() for line in said.splitlines()), (
+            said
+        )
+    assert "b-private-4417/" not in said.replace("'/memories/b-private-4417/'", "")
+    # Through the backend A's tools use: listings, searches and downloads of A's own
+    # namespace name none of B's files.
+    a_backend = StoreBackend(store=store, namespace=("memories", "alice"))
+    seen = [
+        *(e.path for e in a_backend.ls("/").entries or []),
+        *(f.path for f in a_backend.glob("**").files or []),
+        *(m.path for m in a_backend.grep("bob").matches or []),
+        *(m.path for m in a_backend.grep("o", path="/b-top-4417.txt").matches or []),
+    ]
+    assert not any("4417" in path or path == "/secret.txt" for path in seen), seen
+    downloads = a_backend.download_files(list(B_NAMES))
+    assert all(d.content is None and d.error for d in downloads), downloads
     assert b_backend.read("/secret.txt").lines == [SECRET]
     # A's write and delete acted on A's own namespace only.
     assert "Deleted '/memories/secret.txt'" in said

@@ -543,3 +543,51 @@ def test_setup_and_async_with_as_on_langgraph_stores(make_store, store_kind):
 
     assert asyncio.run(run()) == {"v": 1}
     assert store.get(("setup",), "a").value == {"v": 2}
+
+
+def test_strict_loop_refuses_blocking_calls_inside_a_running_loop(make_store, store_kind):
+    """``strict_loop=True``: LangGraph's async stores' rule. Blocking calls on the
+    loop's thread raise (nothing is written); the async twins and the same blocking
+    calls in a worker thread work."""
+    from deepmemory.backends.protocol import StoredFile
+
+    store = make_store(store_kind, strict_loop=True)
+    ns = ("strict", "loop")
+    blocking = {
+        "put": lambda: store.put(ns, "k", {"v": 1}),
+        "get": lambda: store.get(ns, "k"),
+        "delete": lambda: store.delete(ns, "k"),
+        "search": lambda: store.search(ns),
+        "list_namespaces": lambda: store.list_namespaces(prefix=("strict",)),
+        "batch": lambda: store.batch([PutOp(ns, "k", {"v": 2})]),
+        "file_put": lambda: store.file_put(
+            ns, "/f.md", StoredFile("x\n", "utf-8", "t", "t"), expected_version=None
+        ),
+        "file_get": lambda: store.file_get(ns, "/f.md"),
+    }
+
+    async def run() -> dict[str, str]:
+        refused = {}
+        for name, call in blocking.items():
+            with pytest.raises(asyncio.InvalidStateError) as caught:
+                call()
+            refused[name] = str(caught.value)
+        await store.aput(ns, "k", {"v": 3})
+        assert (await store.aget(ns, "k")).value == {"v": 3}
+        await asyncio.to_thread(store.put, ns, "k", {"v": 4})  # a worker thread may block
+        return refused
+
+    refused = asyncio.run(run())
+    assert all("strict_loop=True" in m and "asyncio.to_thread" in m for m in refused.values())
+    assert store.get(ns, "k").value == {"v": 4}  # outside a loop: allowed
+    assert store.file_get(ns, "/f.md") is None  # the refused write wrote nothing
+
+
+def test_blocking_calls_inside_a_running_loop_work_by_default(make_store, store_kind):
+    store = make_store(store_kind)
+
+    async def run() -> object:
+        store.put(("loop",), "k", {"v": 1})
+        return store.get(("loop",), "k").value
+
+    assert asyncio.run(run()) == {"v": 1}

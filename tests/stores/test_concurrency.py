@@ -25,8 +25,13 @@ store = SQLiteStore(target) if kind == "sqlite" else PostgresStore(target, schem
 backend = StoreBackend(store=store, namespace=("team",)).mounted("/memories")
 print("ready", flush=True)
 sys.stdin.readline()  # Every worker starts on the same signal.
+# "cas": through the compare-and-swap loop (read, replace, write if the version holds);
+# "in-place": the one-statement edit.
+replace_all = sys.argv[6] == "cas"
 for n in range(int(count)):
-    result = backend.edit("/memories/log.md", "<END>", f"p{worker}-{n}\\n<END>")
+    result = backend.edit(
+        "/memories/log.md", "<END>", f"p{worker}-{n}\\n<END>", replace_all=replace_all
+    )
     if result.error:
         sys.exit(f"edit {n} failed: {result.error}")
 store.close()
@@ -47,7 +52,16 @@ def _backend(store):
 
 
 @pytest.mark.slow
-def test_two_processes_appending_to_one_file_lose_nothing(make_store, store_kind, tmp_path):
+@pytest.mark.parametrize(
+    ("path", "processes", "count"), [("in-place", 2, 200), ("cas", 4, 60)], ids=["in-place", "cas"]
+)
+def test_processes_appending_to_one_file_lose_nothing(
+    make_store, store_kind, tmp_path, path, processes, count
+):
+    """Separate processes append to one file. ``in-place``: each edit is one statement;
+    ``cas``: each reads the file, replaces in Python and writes only if the version it
+    read still holds (``replace_all`` takes that path), retrying when another process
+    got there first; without that check, appends are lost."""
     store = make_store(store_kind)
     backend = _backend(store)
     assert backend.write("/memories/log.md", "<END>").error is None
@@ -60,14 +74,14 @@ def test_two_processes_appending_to_one_file_lose_nothing(make_store, store_kind
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     workers = [
         subprocess.Popen(
-            [sys.executable, str(script), store_kind, target, schema, str(w), "200"],
+            [sys.executable, str(script), store_kind, target, schema, str(w), str(count), path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        for w in range(2)
+        for w in range(processes)
     ]
     for proc in workers:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
@@ -78,7 +92,7 @@ def test_two_processes_appending_to_one_file_lose_nothing(make_store, store_kind
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     content = "\n".join(backend.read("/memories/log.md", limit=10_000).lines)
-    assert _appended_lines(content, 2, 200) == 400
+    assert _appended_lines(content, processes, count) == processes * count
 
 
 def test_threads_sharing_one_store_lose_no_edit(store):

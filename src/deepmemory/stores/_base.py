@@ -108,6 +108,7 @@ class SQLStore(HistoryMixin, BaseStore):
     index: VectorIndex | None = None  # LangGraph's semantic index (``_vectors``)
     _sweeper: Sweeper | None = None
     retention: Retention = Retention()
+    strict_loop = False  # refuse blocking calls inside a running event loop
     expiry: Expiry | None = None  # set on views made by with_expiry
     _origin: SQLStore | None = None  # the store a view was made from
 
@@ -126,7 +127,10 @@ class SQLStore(HistoryMixin, BaseStore):
 
     def _steps(self, steps: Sequence[Step[Any]]) -> list[Any]:
         # A view (with_expiry) runs on the store it was made from: one pool, one schema check.
-        return (self._origin or self)._execute(steps)
+        origin = self._origin or self
+        if origin.strict_loop:
+            _refuse_inside_loop(origin)
+        return origin._execute(steps)
 
     async def _asteps(self, steps: Sequence[Step[Any]]) -> list[Any]:
         return await (self._origin or self)._aexecute(steps)
@@ -963,6 +967,21 @@ async def _first(results: Awaitable[list[Any]]) -> Any:
 
 # Who makes the LangGraph puts of this context (``attributed_to``).
 _PUT_AUTHOR: ContextVar[Author | None] = ContextVar("deepmemory_put_author", default=None)
+
+
+def _refuse_inside_loop(store: SQLStore) -> None:
+    """``strict_loop``: a blocking call on a thread whose event loop runs is an error."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # no loop running here: blocking is fine
+    name = type(store).__name__
+    raise asyncio.InvalidStateError(
+        f"A blocking {name} call was made inside a running event loop, where it would "
+        "stop every other task until the database answers (this store was opened with "
+        "strict_loop=True). Await the async method instead (aget, aput, asearch, "
+        "abatch, afile_...), or run the call in a thread with asyncio.to_thread()."
+    )
 
 
 @contextmanager

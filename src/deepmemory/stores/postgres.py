@@ -105,6 +105,7 @@ class PostgresStore(SQLStore):
         ttl: TTLConfig | None = None,
         index: IndexConfig | None = None,
         ann: bool = True,
+        strict_loop: bool = False,
     ) -> None:
         """Configure the store; nothing connects until the first call.
 
@@ -118,8 +119,11 @@ class PostgresStore(SQLStore):
             index: LangGraph's semantic index, as for ``SQLiteStore``.
             ann: With ``index``, on a server with pgvector: an HNSW index and
                 approximate search (``_vectors``). ``False``: always exact.
+            strict_loop: Refuse blocking calls made inside a running event loop, as
+                for ``SQLiteStore``.
         """
         self.retention = Retention(keep_revisions, keep_days)
+        self.strict_loop = strict_loop
         self.ttl_config = ttl
         self.index = None if index is None else VectorIndex(index)
         # Approximate search through pgvector's HNSW, where the server has it (None:

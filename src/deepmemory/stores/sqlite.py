@@ -83,6 +83,7 @@ class SQLiteStore(SQLStore):
         keep_days: float | None = None,
         ttl: TTLConfig | None = None,
         index: IndexConfig | None = None,
+        strict_loop: bool = False,
     ) -> None:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
@@ -105,8 +106,15 @@ class SQLiteStore(SQLStore):
             index: LangGraph's ``IndexConfig`` (``dims``, ``embed``, ``fields``,
                 ``distance_type``): puts embed those fields and
                 ``search(query=...)`` ranks by similarity (``_vectors``).
+            strict_loop: Refuse a blocking call (``put``, ``get``, ``search``,
+                ``batch``, every ``file_*`` method...) made on a thread whose event
+                loop is running, with ``asyncio.InvalidStateError``, as LangGraph's
+                async stores do: such a call stops every other task of that loop
+                until the database answers. Off by default, so scripts and notebooks
+                that call the blocking API inside a loop keep working.
         """
         self.retention = Retention(keep_revisions, keep_days)
+        self.strict_loop = strict_loop
         self.ttl_config = ttl
         self.index = None if index is None else VectorIndex(index)
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
