@@ -83,6 +83,27 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_glob_plans.py",),
     ),
     Mutant(
+        "glob: a negated class matches '/' (a name pattern reaches into directories)",
+        "src/deepmemory/backends/_match.py",
+        'return ("[^/" if negate else "[")',
+        'return ("[^" if negate else "[")',
+        ("tests/conformance/test_glob_oracle.py::test_glob_answers_equal_the_oracle",),
+    ),
+    Mutant(
+        "glob: patterns are not normalised to NFC (an NFD pattern finds nothing)",
+        "src/deepmemory/backends/_match.py",
+        '    pattern = unicodedata.normalize("NFC", pattern)\n    if len(pattern) > MAX_PATTERN_CHARS:',
+        "    if len(pattern) > MAX_PATTERN_CHARS:",
+        ("tests/conformance/test_glob_oracle.py::test_glob_answers_equal_the_oracle",),
+    ),
+    Mutant(
+        "glob: a '-' right after a range starts another range",
+        "src/deepmemory/backends/_match.py",
+        '            parts.append(f"{_class_char(lo)}-{_class_char(hi)}")\n            k += 3',
+        '            parts.append(f"{_class_char(lo)}-{_class_char(hi)}")\n            k += 2',
+        ("tests/conformance/test_glob_oracle.py::test_glob_answers_equal_the_oracle",),
+    ),
+    Mutant(
         "glob: the name-length index seeks the wrong length",
         "src/deepmemory/stores/_search.py",
         'params["name_length"] = length',
@@ -405,6 +426,20 @@ MUTANTS: list[Mutant] = [
         'where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, table)}"]',
         'where = [f"{_RANGE}{_fresh(dialect, fresh, params, table)}"]',
         ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
+    ),
+    Mutant(
+        "paths: a path is not normalised to NFC",
+        "src/deepmemory/paths.py",
+        '        path = unicodedata.normalize("NFC", path)',
+        "        path = path",
+        ("tests/test_paths.py::test_near_valid_paths_normalise_exactly_as_documented",),
+    ),
+    Mutant(
+        "paths: a segment that reads as '..' once normalised (fullwidth dots) passes",
+        "src/deepmemory/paths.py",
+        'if folded in (".", "..") or any(c in folded for c in _FORBIDDEN_FOLDED):',
+        "if any(c in folded for c in _FORBIDDEN_FOLDED):",
+        ("tests/test_paths.py::test_near_valid_paths_normalise_exactly_as_documented",),
     ),
     Mutant(
         "paths reach a backend's storage unvalidated (writes; every backend)",

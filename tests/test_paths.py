@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from deepmemory import paths
@@ -71,6 +71,45 @@ def test_any_text_either_normalises_to_a_safe_path_or_is_refused(raw):
     assert ".." not in normal.split("/") and "\\" not in normal and "\x00" not in normal
     assert normal == unicodedata.normalize("NFC", normal)
     assert paths.validate(normal) == normal  # idempotent
+
+
+# Mostly valid paths and their near misses: absolute (now and then relative or with a
+# doubled or trailing slash), segments that are plain, dotted, NFD or NFC, '..', '.',
+# empty, fullwidth dots that read as '..', a backslash.
+_GOOD = ["a", "b", "memories", "notes.txt", "\u00e9", "e\u0301", "a-b", "x y", ".a", ".", ""]
+_BAD = ["..", "\uff0e\uff0e", "a\\b", "\u2024\u2024"]
+_PIECES = st.sampled_from(_GOOD * 6 + _BAD)
+
+
+@st.composite
+def near_paths(draw: st.DrawFn) -> str:
+    lead = draw(st.sampled_from(["/", "/", "/", "/", "//", ""]))
+    trail = draw(st.sampled_from(["", "", "", "/"]))
+    return lead + "/".join(draw(st.lists(_PIECES, max_size=6))) + trail
+
+
+def _expected(raw: str) -> str | None:
+    """The normal form by the documented rules, written independently; None: refused."""
+    if not raw.startswith("/") or "\\" in raw:
+        return None
+    segments = [s for s in unicodedata.normalize("NFC", raw).split("/") if s not in ("", ".")]
+    for segment in segments:
+        folded = unicodedata.normalize("NFKC", segment)
+        if segment == ".." or folded in (".", "..") or "/" in folded:
+            return None
+    return "/" + "/".join(segments)
+
+
+@given(near_paths())
+def test_near_valid_paths_normalise_exactly_as_documented(raw):
+    expected = _expected(raw)
+    event("valid" if expected is not None else "refused")
+    if expected is None:
+        with pytest.raises(InvalidPathError, match="^Error: invalid path"):
+            paths.validate(raw)
+    else:
+        assert paths.validate(raw) == expected
+        assert paths.validate(expected) == expected
 
 
 @given(st.lists(st.sampled_from(["a", "b", "..", ".", "", "memories", "\u00e9"]), max_size=8))
