@@ -428,6 +428,34 @@ MUTANTS: list[Mutant] = [
         ("tests/security/test_isolation.py::test_user_a_cannot_see_change_or_delete_user_b_files",),
     ),
     Mutant(
+        "durability: SQLite does not sync at commit (synchronous=OFF)",
+        "src/deepmemory/stores/sqlite.py",
+        'conn.execute(f"PRAGMA synchronous={self.synchronous}")',
+        'conn.execute("PRAGMA synchronous=OFF")',
+        ("tests/security/test_durability.py::test_sqlite_connections_sync_as_documented",),
+    ),
+    Mutant(
+        "durability: SQLite acknowledges a write before it commits",
+        "src/deepmemory/stores/sqlite.py",
+        '            conn.execute("COMMIT")  # may fail too',
+        "            pass  # may fail too",
+        (
+            "tests/security/test_durability.py::"
+            "test_every_acknowledged_write_survives_sigkill_at_random_moments",
+        ),
+    ),
+    Mutant(
+        "durability: a failed SQLite COMMIT leaves its transaction open",
+        "src/deepmemory/stores/sqlite.py",
+        "            if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full).\n"
+        '                conn.execute("ROLLBACK")',
+        "            if False:\n                pass",
+        (
+            "tests/security/test_durability.py::"
+            "test_a_failed_commit_leaves_nothing_behind_and_the_connection_usable",
+        ),
+    ),
+    Mutant(
         "paths: a path is not normalised to NFC",
         "src/deepmemory/paths.py",
         '        path = unicodedata.normalize("NFC", path)',

@@ -103,3 +103,58 @@ def test_eight_agents_editing_their_own_files_lose_no_update(engine, tmp_path):
         assert lines == [f"w{n}-{i}" for i in range(1, 51)] + ["<END>"]
     assert all(text.startswith("Edited ") for text in said)
     store.close()
+
+
+class _CommitFails:
+    """A thread's SQLite connection whose next COMMIT fails (as on a full disk)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn, self.armed = conn, True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_a_failed_commit_leaves_nothing_behind_and_the_connection_usable(tmp_path):
+    from deepmemory.stores import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "memory.db")
+    try:
+        store.put(("d",), "kept", {"v": 1})
+        held = store._local.held  # this thread's connection
+        real = held.conn
+        held.conn = _CommitFails(real)
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+            store.put(("d",), "lost", {"v": 2})
+        assert not real.in_transaction
+        store.put(("d",), "after", {"v": 3})  # the same thread, the same connection
+        assert store.get(("d",), "lost") is None
+        assert [store.get(("d",), k).value for k in ("kept", "after")] == [{"v": 1}, {"v": 3}]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("asked", "pragma"), [("FULL", 2), ("NORMAL", 1)])
+def test_sqlite_connections_sync_as_documented(tmp_path, asked, pragma):
+    """What the SIGKILL test cannot show (the OS keeps its page cache when a process
+    dies): every connection the store opens, its checkpointer's included, runs in WAL
+    mode with the ``synchronous`` level asked for, FULL by default, the level at which
+    SQLite syncs the WAL at each commit."""
+    from deepmemory.stores import SQLiteStore
+
+    store = SQLiteStore(
+        tmp_path / f"{asked}.db", **({} if asked == "FULL" else {"synchronous": asked})
+    )
+    try:
+        store.put(("d",), "k", {"v": 1})
+        for conn in (store._connection(), store.checkpointer().conn):
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
+    finally:
+        store.close()

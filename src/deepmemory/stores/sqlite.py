@@ -218,11 +218,11 @@ class SQLiteStore(SQLStore):
         conn.execute("BEGIN IMMEDIATE" if any(s.write for s in steps) else "BEGIN")
         try:
             results = [_run(conn, step) for step in steps]
+            conn.execute("COMMIT")  # may fail too (disk full, I/O error): then roll back
         except BaseException:
             if conn.in_transaction:  # SQLite may have rolled back already (e.g. disk full).
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return results
 
     async def _aexecute(self, steps: Sequence[Step[Any]]) -> list[Any]:
