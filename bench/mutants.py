@@ -132,6 +132,13 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_coalescing.py",),
     ),
     Mutant(
+        "postgres: pools of event loops that ended stay open (connections pile up)",
+        "src/deepmemory/stores/postgres.py",
+        "            if old.is_closed() and (stale := self._apools.pop(old, None)) is not None:",
+        "            if False and (stale := self._apools.pop(old, None)) is not None:",
+        ("tests/stores/test_coalescing.py::test_event_loops_that_end_leave_no_pools_behind",),
+    ),
+    Mutant(
         "coalescing: identical reads share one result's lines",
         "src/deepmemory/backends/_files.py",
         "return ReadResult(vpath, list(window.lines), offset, total, size)",
@@ -454,6 +461,20 @@ MUTANTS: list[Mutant] = [
             "tests/security/test_durability.py::"
             "test_a_failed_commit_leaves_nothing_behind_and_the_connection_usable",
         ),
+    ),
+    Mutant(
+        "export: the whole archive is built in memory before it is written",
+        "src/deepmemory/cli/memory.py",
+        "            for entry in _archive.export_files(store, namespaces):",
+        "            for entry in list(_archive.export_files(store, namespaces)):",
+        ("tests/cli/test_archive.py::test_export_holds_one_file_at_a_time_not_the_archive",),
+    ),
+    Mutant(
+        "import: an archive writes into any namespace",
+        "src/deepmemory/cli/_archive.py",
+        "            if not any_namespace and (len(ns) != 2 or ns[0] != MEMORY_PREFIX):",
+        "            if False:",
+        ("tests/cli/test_archive.py::test_import_writes_only_users_memory_unless_told_otherwise",),
     ),
     Mutant(
         "paths: a path is not normalised to NFC",

@@ -179,6 +179,28 @@ def test_a_bad_line_fails_the_import_in_one_line_naming_it_and_nothing_is_import
     assert export(db) == ""
 
 
+def test_import_writes_only_users_memory_unless_told_otherwise(db):
+    """An archive line for another namespace (an application's own data) is refused,
+    and nothing of the archive is written; --any-namespace lets it through."""
+    good = '{"namespace": ["memories", "a"], "path": "/ok", "encoding": "utf-8", "content": "x"}'
+    other = (
+        '{"namespace": ["app", "config"], "path": "/flags", "encoding": "utf-8", "content": "on"}'
+    )
+    refused = invoke("memory", "import", "-", "--db", db, input=f"{good}\n{other}\n")
+    assert refused.exit_code == 1
+    message = one_error_line(refused.stderr)
+    assert "Line 2" in message and "['app', 'config']" in message and "--any-namespace" in message
+    assert export(db) == ""
+    with SQLiteStore(db) as store:
+        assert store.get(("app", "config"), "/flags") is None
+    allowed = invoke(
+        "memory", "import", "-", "--db", db, "--any-namespace", input=f"{good}\n{other}\n"
+    )
+    assert allowed.exit_code == 0, allowed.stderr
+    with SQLiteStore(db) as store:
+        assert store.get(("app", "config"), "/flags").value["content"] == "on"
+
+
 def test_importing_a_missing_archive_is_one_line(db, tmp_path):
     result = invoke("memory", "import", tmp_path / "nope.jsonl", "--db", db)
     assert result.exit_code == 1
@@ -202,3 +224,25 @@ def test_any_content_survives_sqlite_export_import_export_byte_exact(tmp_path_fa
         assert downloaded.content == data
         again = [f.to_line() for f in _archive.export_files(second, [("memories", "u")])]
         assert again == archive
+
+
+def test_export_holds_one_file_at_a_time_not_the_archive(db, tmp_path):
+    """40 files of 256 KB (10 MB of memory): the export's peak of Python memory stays
+    near one file's size, and the archive is complete."""
+    import tracemalloc
+
+    big = {f"/big/{k:02d}.txt": (f"{k:02d}" * 128 + "\n").encode() * 1000 for k in range(40)}
+    with SQLiteStore(db) as store:
+        fill(store, "alice", big)
+    target = tmp_path / "backup.jsonl"
+    tracemalloc.start()
+    try:
+        result = invoke("memory", "export", target, "--db", db)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 0, result.stderr
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["path"] for line in lines] == sorted(big)
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert not list(tmp_path.glob("*.partial"))

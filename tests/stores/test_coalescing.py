@@ -626,3 +626,27 @@ def test_thousands_of_calls_that_refresh_ttls_neither_deadlock_nor_break_connect
         assert all(isinstance(found, list) for found in asyncio.run(after()))
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_event_loops_that_end_leave_no_pools_behind(pg_url, pg_schema) -> None:
+    """Sync code calling ``asyncio.run`` again and again: each run's pool is closed with
+    its loop once the next run begins, so connections do not pile up on the server."""
+    import psycopg
+
+    store = PostgresStore(pg_url, schema=pg_schema)
+    count = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_type = 'client backend'"
+    )
+    try:
+        store.put(NS, "k", {"v": 1})
+        with psycopg.connect(pg_url, autocommit=True) as watcher:
+            asyncio.run(store.aget(NS, "k"))
+            before = watcher.execute(count).fetchone()[0]
+            for _ in range(20):
+                assert asyncio.run(store.aget(NS, "k")).value == {"v": 1}
+            after = watcher.execute(count).fetchone()[0]
+        assert after <= before + 1, (before, after)
+    finally:
+        store.close()

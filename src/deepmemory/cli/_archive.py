@@ -126,17 +126,40 @@ def memory_namespaces(store: BaseStore, user: str | None) -> list[Namespace]:
 
 
 def export_files(store: BaseStore, namespaces: Sequence[Namespace]) -> Iterator[ArchivedFile]:
-    """Every file of ``namespaces``, sorted by namespace then path."""
+    """Every file of ``namespaces``, sorted by namespace then path, one at a time.
+
+    On our stores the sorted list of paths comes from the database and each file is
+    read when its turn comes, so an export holds one file in memory, however large the
+    memory. (A plain ``BaseStore`` is read a namespace at a time.)
+    """
     for ns in sorted(namespaces):
-        for key, file in sorted(iter_namespace_files(store, ns), key=lambda kv: kv[0]):
-            yield ArchivedFile(ns, key, portable(file))
+        if not isinstance(store, SupportsFileQueries):
+            for key, file in sorted(iter_namespace_files(store, ns), key=lambda kv: kv[0]):
+                yield ArchivedFile(ns, key, portable(file))
+            continue
+        for info in store.file_glob(ns, "/", ".*"):  # every file, by path; no contents
+            found = store.file_get(ns, info.path)
+            if found is not None:  # (deleted meanwhile)
+                yield ArchivedFile(ns, info.path, portable(found))
 
 
-def read_archive(lines: Iterable[str]) -> Iterator[ArchivedFile]:
-    """The files of an archive's lines (blank lines are skipped)."""
+def read_archive(lines: Iterable[str], *, any_namespace: bool = False) -> Iterator[ArchivedFile]:
+    """The files of an archive's lines (blank lines are skipped).
+
+    Only users' memory (``("memories", user)``) unless ``any_namespace``: an archive is
+    not a way to write into a store's other namespaces (an application's own data).
+    """
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            yield ArchivedFile.from_line(line, number)
+            entry = ArchivedFile.from_line(line, number)
+            ns = entry.namespace
+            if not any_namespace and (len(ns) != 2 or ns[0] != MEMORY_PREFIX):
+                raise ArchiveError(
+                    f"Line {number} of the archive is for namespace {list(ns)!r}, not a "
+                    f"user's memory ({[MEMORY_PREFIX, '<user>']!r}); nothing was imported. "
+                    "Pass --any-namespace to import it anyway."
+                )
+            yield entry
 
 
 def import_file(store: BaseStore, entry: ArchivedFile) -> bool:

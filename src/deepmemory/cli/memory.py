@@ -13,6 +13,7 @@ errors are reworded for a person (``deepmemory memory ls`` instead of ``ls(...)`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -484,20 +485,31 @@ def export(
         deepmemory memory export backup.jsonl --db ./memory.db
     """
     settings = resolve_settings(db=db, user=None)
-    with open_store(settings.db) as store:
-        namespaces = _archive.memory_namespaces(store, check_user(user) if user else None)
-        entries = list(_archive.export_files(store, namespaces))
-    lines = [entry.to_line() + "\n" for entry in entries]
-    if file == "-":
-        typer.echo("".join(lines), nl=False)
-    else:
-        target = Path(file)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text("".join(lines), encoding="utf-8")
+    files, users = 0, set()
+    target = None if file == "-" else Path(file)
+    partial = None if target is None else target.with_name(target.name + ".partial")
+    # Line by line as the files are read: an export never holds the whole archive.
+    with open_store(settings.db) as store, contextlib.ExitStack() as stack:
+        out = (
+            typer.get_text_stream("stdout")
+            if partial is None
+            else stack.enter_context(partial.open("w", encoding="utf-8"))
+        )
+        try:
+            namespaces = _archive.memory_namespaces(store, check_user(user) if user else None)
+            for entry in _archive.export_files(store, namespaces):
+                out.write(entry.to_line() + "\n")
+                files += 1
+                users.add(entry.namespace)
+        except BaseException:
+            if partial is not None:
+                stack.close()
+                partial.unlink(missing_ok=True)  # no half archive left behind
+            raise
+    if target is not None and partial is not None:
         os.replace(partial, target)  # a reader never sees half an archive
-    users = plural(len({e.namespace for e in entries}), "user")
     where = "stdout" if file == "-" else file
-    note(f"Exported {plural(len(entries), 'file')} of {users} to {where}.")
+    note(f"Exported {plural(files, 'file')} of {plural(len(users), 'user')} to {where}.")
 
 
 @memory_app.command("import")
@@ -509,6 +521,13 @@ def import_(
         str | None,
         typer.Option("--to-user", help="Import the archive's (one user's) memory as this user."),
     ] = None,
+    any_namespace: Annotated[
+        bool,
+        typer.Option(
+            "--any-namespace",
+            help="Also import lines for namespaces other than users' memory (memories/<user>).",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Load an archive made by `export` into the store, replacing files of the same path.
@@ -520,7 +539,7 @@ def import_(
         text = typer.get_text_stream("stdin").read()
     else:
         text = Path(file).read_text(encoding="utf-8")
-    entries = list(_archive.read_archive(text.splitlines()))
+    entries = list(_archive.read_archive(text.splitlines(), any_namespace=any_namespace))
     if user is not None:
         entries = [e for e in entries if e.namespace == (MEMORY_PREFIX, check_user(user))]
     namespaces = {e.namespace for e in entries}
