@@ -463,6 +463,24 @@ MUTANTS: list[Mutant] = [
         ),
     ),
     Mutant(
+        "grep: SQLite reads the full text of every matching file",
+        "src/deepmemory/stores/_search.py",
+        '            "ORDER BY key LIMIT :files"',
+        '            "ORDER BY key"',
+        (
+            "tests/stores/test_file_queries.py::test_grep_reads_at_most_one_match_more_than_it_answers",
+        ),
+    ),
+    Mutant(
+        "grep: PostgreSQL sends every matching line",
+        "src/deepmemory/stores/_search.py",
+        "ORDER BY key, n LIMIT :lines",
+        "ORDER BY key, n",
+        (
+            "tests/stores/test_file_queries.py::test_grep_reads_at_most_one_match_more_than_it_answers",
+        ),
+    ),
+    Mutant(
         "export: the whole archive is built in memory before it is written",
         "src/deepmemory/cli/memory.py",
         "            for entry in _archive.export_files(store, namespaces):",

@@ -288,3 +288,28 @@ def test_file_queries_agree_with_the_reference_scan(store, keys, contents, data)
         items, dir_key, literal, glob_regex
     )
     assert store.file_delete_tree(NS, dir_key) == sorted(_scan.tree_keys(files, dir_key))
+
+
+def test_grep_reads_at_most_one_match_more_than_it_answers(store, monkeypatch):
+    """The store is asked for one line (SQLite: one file) more than a grep answers, so
+    a grep never reads or sends every match of a large memory; the result says there
+    were more, and so does the tool."""
+    from deepmemory.backends import StoreBackend, _match
+    from deepmemory.middleware.filesystem import render_grep
+
+    monkeypatch.setattr(_match, "MAX_GREP_MATCHES", 5)
+    for k in range(20):
+        put(store, f"/g/{k:02d}.txt", "a needle\nhay\nanother needle\n")
+    sent = store.file_grep(NS, "/", "needle", None)
+    assert 6 <= len(sent) <= 12 and len({m.path for m in sent}) <= 6, len(sent)
+    result = StoreBackend(store=store, namespace=NS).grep("needle")
+    assert result.truncated and [(m.path, m.line) for m in result.matches] == [
+        ("/g/00.txt", 1),
+        ("/g/00.txt", 3),
+        ("/g/01.txt", 1),
+        ("/g/01.txt", 3),
+        ("/g/02.txt", 1),
+    ]
+    for mode in ("content", "files_with_matches", "count"):
+        assert "stopped at 5 matching lines; there are more" in render_grep(result, mode)
+    assert not StoreBackend(store=store, namespace=NS).grep("needle", "/g/00.txt").truncated

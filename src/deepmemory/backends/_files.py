@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from deepmemory import errors, paths
-from deepmemory.backends import _scan
+from deepmemory.backends import _match, _scan
 from deepmemory.backends._base import (
     BACKOFF,
     BaseBackend,
@@ -406,13 +406,11 @@ class FileOpsBackend(BaseBackend):
         if not prefix and base != self.mount:
             single: StoredFile | None = yield Call("file_get", (ns, dir_key))
             if single is not None:
-                return GrepResult(pattern, _scan.matching_lines(base, single, pattern))
+                return _bounded(pattern, _scan.matching_lines(base, single, pattern))
         matches: list[GrepMatch] = yield Call(
             "file_grep", (ns, dir_key, pattern, glob_regex), {"rel_prefix": prefix}
         )
-        return GrepResult(
-            pattern, [GrepMatch(self._vpath(m.path), m.line, m.text) for m in matches]
-        )
+        return _bounded(pattern, [GrepMatch(self._vpath(m.path), m.line, m.text) for m in matches])
 
     def _op_recent(self, repo: Any, ns: Namespace, path: str, limit: int) -> Op[RecentResult]:
         try:
@@ -684,3 +682,11 @@ def _failed(op_name: str, args: tuple[Any, ...], message: str) -> Any:
     if op_name == "_op_download":
         return [DownloadResult(str(p), error=message) for p in args[0]]
     return _RESULTS[op_name](str(args[0]), error=message)
+
+
+def _bounded(pattern: str, matches: list[GrepMatch]) -> GrepResult:
+    """At most ``MAX_GREP_MATCHES`` lines, saying when there were more."""
+    limit = _match.MAX_GREP_MATCHES
+    if len(matches) <= limit:
+        return GrepResult(pattern, matches)
+    return GrepResult(pattern, matches[:limit], truncated=True)

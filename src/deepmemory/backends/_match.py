@@ -23,6 +23,9 @@ MAX_PATTERN_CHARS = 1000
 MAX_WILDCARDS = 32
 MAX_BRACE_DEPTH = 8
 MAX_GREP_CHARS = 10_000
+# A grep answers at most this many matching lines (its result then says there are
+# more); stores are asked for one more, so they never read or send the rest.
+MAX_GREP_MATCHES = 10_000
 NEVER = "(?!)"  # a regex that matches nothing
 
 

@@ -158,6 +158,9 @@ class GrepResult:
     pattern: str
     matches: list[GrepMatch] = field(default_factory=list)
     error: str | None = None
+    # More lines matched than a grep answers (``MAX_GREP_MATCHES``): ``matches`` holds
+    # the first ones by path and line.
+    truncated: bool = False
 
 
 @dataclass(slots=True)

@@ -245,6 +245,11 @@ def render_grep(result: GrepResult, mode: str) -> str:
             rows = list(counts)
     if len(rows) > MAX_LIST_ENTRIES:
         rows = rows[:MAX_LIST_ENTRIES] + [f"... and {len(rows) - MAX_LIST_ENTRIES} more. {hint}"]
+    if result.truncated:
+        rows.append(
+            f"[The search stopped at {len(result.matches):,} matching lines; there are more, "
+            f"so counts are partial. {hint}]"
+        )
     return _cap("\n".join(rows), hint)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from deepmemory.backends import _scan
+from deepmemory.backends import _match, _scan
 from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
 from deepmemory.stores._patterns import (
     fixed_length,
@@ -138,7 +138,11 @@ def grep_files(
     keys = window(dir_key, glob_regex, rel_prefix)
     if keys is None:
         return None
-    params = {"ns": encode_namespace(namespace), "literal": literal, "rel_prefix": rel_prefix}
+    params: dict[str, Any] = {
+        "ns": encode_namespace(namespace),
+        "literal": literal,
+        "rel_prefix": rel_prefix,
+    }
     table = "i" if dialect == "sqlite" else "deepmemory_items"  # SQLite aliases it below
     where = [f"namespace = :ns AND {_RANGE}{_fresh(dialect, fresh, params, table)}"]
     if glob_regex is not None:
@@ -151,7 +155,13 @@ def grep_files(
             params["fts"] = '"' + literal.replace('"', '""') + '"'
             source = f"deepmemory_items_fts AS f CROSS JOIN {source} ON i.id = f.rowid"
             where.append("deepmemory_items_fts MATCH :fts")
-        sql = f"SELECT key, i.grep_text FROM {source} WHERE {' AND '.join(where)} ORDER BY key"
+        # Every file that holds the literal has a line that does (a pattern has no line
+        # break): one file more than a grep answers tells there are more.
+        params["files"] = _match.MAX_GREP_MATCHES + 1
+        sql = (
+            f"SELECT key, i.grep_text FROM {source} WHERE {' AND '.join(where)} "
+            "ORDER BY key LIMIT :files"
+        )
 
         def finish(rows: list[Row]) -> list[GrepMatch]:
             files = [(r[0], StoredFile(str(r[1]))) for r in rows]
@@ -165,8 +175,9 @@ def grep_files(
         "SELECT key, n, line FROM deepmemory_items CROSS JOIN LATERAL ("
         "SELECT n, CASE WHEN right(raw, 1) = chr(13) THEN left(raw, -1) ELSE raw END AS line "
         f"FROM unnest(string_to_array({text}, chr(10))) WITH ORDINALITY AS u(raw, n)) AS lines "
-        f"WHERE {' AND '.join(where)} ORDER BY key, n"
+        f"WHERE {' AND '.join(where)} ORDER BY key, n LIMIT :lines"
     )
+    params["lines"] = _match.MAX_GREP_MATCHES + 1  # one more than a grep answers: "more"
     return _step(
         dialect, sql, params | keys, lambda rows: [GrepMatch(*r) for r in rows], custom_plan=True
     )
