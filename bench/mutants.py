@@ -495,6 +495,13 @@ MUTANTS: list[Mutant] = [
         ("tests/cli/test_archive.py::test_import_writes_only_users_memory_unless_told_otherwise",),
     ),
     Mutant(
+        "tools: the injected runtime is unparameterised (serializer warnings on each call)",
+        "src/deepmemory/middleware/filesystem.py",
+        "AnyRuntime = ToolRuntime[Any, Any]",
+        "AnyRuntime = ToolRuntime",
+        ("tests/agent/test_agent.py::test_a_run_with_a_context_prints_no_serializer_warnings",),
+    ),
+    Mutant(
         "paths: a path is not normalised to NFC",
         "src/deepmemory/paths.py",
         '        path = unicodedata.normalize("NFC", path)',

@@ -477,3 +477,49 @@ def test_tenant_ids_in_the_config_reach_the_memory_map_and_approvals():
     assert "- /memories/instructions.txt (9 B): Be brief" in model.received[0][0].text
     description = paused["__interrupt__"][0].value["action_requests"][0]["description"]
     assert "-Be brief" in description and "+Be kind" in description
+
+
+@pytest.mark.parametrize("as_dict", [False, True], ids=["dataclass", "dict"])
+def test_a_run_with_a_context_prints_no_serializer_warnings(as_dict):
+    """Every tool of the agent takes the injected runtime; with a context (a dataclass or
+    a dict) and a context_schema, no call may print pydantic's serializer warnings."""
+    import warnings
+    from dataclasses import dataclass
+
+    from langgraph.store.memory import InMemoryStore
+
+    from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend, tenant_namespace
+    from deepmemory.testing import ScriptedChatModel, calls, tool_call
+
+    @dataclass
+    class Ctx:
+        user_id: str
+
+    agent = create_deep_agent(
+        model=ScriptedChatModel(
+            replies=[
+                calls(
+                    tool_call("write_file", file_path="/memories/a.md", content="x\n"),
+                    tool_call("ls", path="/memories/"),
+                    tool_call("read_file", file_path="/memories/a.md"),
+                    tool_call("grep", pattern="x"),
+                    tool_call("glob", pattern="*"),
+                ),
+                AIMessage("done"),
+            ]
+        ),
+        store=InMemoryStore(),
+        context_schema=Ctx,
+        backend=lambda rt: CompositeBackend(
+            default=StateBackend(rt),
+            routes={"/memories/": StoreBackend(rt, namespace=tenant_namespace(user="user_id"))},
+        ),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        agent.invoke(
+            {"messages": [{"role": "user", "content": "note x"}]},
+            {"configurable": {"thread_id": "warn"}},
+            context={"user_id": "alice"} if as_dict else Ctx("alice"),
+        )
+    assert [str(w.message)[:120] for w in caught if "serializ" in str(w.message).lower()] == []

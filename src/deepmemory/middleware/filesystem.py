@@ -44,6 +44,10 @@ from deepmemory.backends.protocol import (
 from deepmemory.backends.state import StateBackend, merge_files
 from deepmemory.middleware.memory_map import MapCache, abuild_map, build_map, memory_roots
 
+# Any context and state: unparameterised, pydantic types the injected runtime's context as
+# None and warns on every call whose run has a context (a dict, a dataclass).
+AnyRuntime = ToolRuntime[Any, Any]
+
 logger = logging.getLogger("deepmemory")
 
 BackendSpec = Any  # a backend instance, or a callable taking the tool runtime
@@ -431,7 +435,7 @@ class FilesystemMiddleware(AgentMiddleware[FilesystemState, Any]):
         return await handler(await self._arequest(request))
 
 
-def _reply(runtime: ToolRuntime, text: str, update: dict[str, Any] | None) -> Any:
+def _reply(runtime: AnyRuntime, text: str, update: dict[str, Any] | None) -> Any:
     if not update:
         return text
     message = ToolMessage(text, tool_call_id=runtime.tool_call_id or "")
@@ -473,35 +477,35 @@ def _aguard(name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
 def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
     """The seven file tools over one backend spec (instance or factory)."""
 
-    def b(runtime: ToolRuntime) -> Any:
+    def b(runtime: AnyRuntime) -> Any:
         return resolve_backend(spec, runtime)
 
-    def ls(runtime: ToolRuntime, path: str = "/") -> str:
+    def ls(runtime: AnyRuntime, path: str = "/") -> str:
         return render_ls(b(runtime).ls(path))
 
-    async def als(runtime: ToolRuntime, path: str = "/") -> str:
+    async def als(runtime: AnyRuntime, path: str = "/") -> str:
         return render_ls(await b(runtime).als(path))
 
     def read_file(
-        runtime: ToolRuntime, file_path: str, offset: int = 0, limit: int = READ_LIMIT
+        runtime: AnyRuntime, file_path: str, offset: int = 0, limit: int = READ_LIMIT
     ) -> str:
         return render_read(b(runtime).read(file_path, offset, limit))
 
     async def aread_file(
-        runtime: ToolRuntime, file_path: str, offset: int = 0, limit: int = READ_LIMIT
+        runtime: AnyRuntime, file_path: str, offset: int = 0, limit: int = READ_LIMIT
     ) -> str:
         return render_read(await b(runtime).aread(file_path, offset, limit))
 
-    def write_file(runtime: ToolRuntime, file_path: str, content: str) -> Any:
+    def write_file(runtime: AnyRuntime, file_path: str, content: str) -> Any:
         result = b(runtime).write(file_path, content)
         return _reply(runtime, render_write(result), result.files_update)
 
-    async def awrite_file(runtime: ToolRuntime, file_path: str, content: str) -> Any:
+    async def awrite_file(runtime: AnyRuntime, file_path: str, content: str) -> Any:
         result = await b(runtime).awrite(file_path, content)
         return _reply(runtime, render_write(result), result.files_update)
 
     def edit_file(
-        runtime: ToolRuntime,
+        runtime: AnyRuntime,
         file_path: str,
         old_string: str,
         new_string: str,
@@ -511,7 +515,7 @@ def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
         return _reply(runtime, render_edit(result), result.files_update)
 
     async def aedit_file(
-        runtime: ToolRuntime,
+        runtime: AnyRuntime,
         file_path: str,
         old_string: str,
         new_string: str,
@@ -520,22 +524,22 @@ def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
         result = await b(runtime).aedit(file_path, old_string, new_string, replace_all=replace_all)
         return _reply(runtime, render_edit(result), result.files_update)
 
-    def delete(runtime: ToolRuntime, file_path: str) -> Any:
+    def delete(runtime: AnyRuntime, file_path: str) -> Any:
         result = b(runtime).delete(file_path)
         return _reply(runtime, render_delete(result), result.files_update)
 
-    async def adelete(runtime: ToolRuntime, file_path: str) -> Any:
+    async def adelete(runtime: AnyRuntime, file_path: str) -> Any:
         result = await b(runtime).adelete(file_path)
         return _reply(runtime, render_delete(result), result.files_update)
 
-    def glob(runtime: ToolRuntime, pattern: str, path: str | None = None) -> str:
+    def glob(runtime: AnyRuntime, pattern: str, path: str | None = None) -> str:
         return render_glob(b(runtime).glob(pattern, path))
 
-    async def aglob(runtime: ToolRuntime, pattern: str, path: str | None = None) -> str:
+    async def aglob(runtime: AnyRuntime, pattern: str, path: str | None = None) -> str:
         return render_glob(await b(runtime).aglob(pattern, path))
 
     def grep(
-        runtime: ToolRuntime,
+        runtime: AnyRuntime,
         pattern: str,
         path: str | None = None,
         glob: str | None = None,
@@ -544,7 +548,7 @@ def build_file_tools(spec: BackendSpec) -> list[BaseTool]:
         return render_grep(b(runtime).grep(pattern, path, glob), output_mode)
 
     async def agrep(
-        runtime: ToolRuntime,
+        runtime: AnyRuntime,
         pattern: str,
         path: str | None = None,
         glob: str | None = None,
@@ -585,16 +589,16 @@ def _can_recall(backend: Any) -> bool:
 def build_recall_tool(spec: BackendSpec) -> BaseTool:
     """``semantic_search``: the passages of memory files closest in meaning to a query."""
 
-    def b(runtime: ToolRuntime) -> Any:
+    def b(runtime: AnyRuntime) -> Any:
         return resolve_backend(spec, runtime)
 
     def semantic_search(
-        runtime: ToolRuntime, query: str, path: str = "/memories/", limit: int = 5
+        runtime: AnyRuntime, query: str, path: str = "/memories/", limit: int = 5
     ) -> str:
         return render_recall(b(runtime).recall(query, path, limit))
 
     async def asemantic_search(
-        runtime: ToolRuntime, query: str, path: str = "/memories/", limit: int = 5
+        runtime: AnyRuntime, query: str, path: str = "/memories/", limit: int = 5
     ) -> str:
         return render_recall(await b(runtime).arecall(query, path, limit))
 

@@ -96,7 +96,7 @@ class SubAgentMiddleware(AgentMiddleware):
         listing = "\n".join(f"- {name}: {descriptions[name]}" for name in agents)
         self.tools = [self._task_tool(TASK_DESCRIPTION.format(agents=listing or "- (none)"))]
 
-    def _prepare(self, description: str, subagent_type: str, runtime: ToolRuntime) -> Any:
+    def _prepare(self, description: str, subagent_type: str, runtime: ToolRuntime[Any, Any]) -> Any:
         agent = self.agents.get(subagent_type)
         if agent is None:
             known = ", ".join(sorted(self.agents)) or "none"
@@ -117,7 +117,7 @@ class SubAgentMiddleware(AgentMiddleware):
         return Command(update=update)
 
     def _task_tool(self, description: str) -> BaseTool:
-        def task(description: str, subagent_type: str, runtime: ToolRuntime) -> Any:
+        def task(description: str, subagent_type: str, runtime: ToolRuntime[Any, Any]) -> Any:
             agent, payload = self._prepare(description, subagent_type, runtime)
             if agent is None:
                 return payload
@@ -130,7 +130,9 @@ class SubAgentMiddleware(AgentMiddleware):
                 return _failed(subagent_type, exc)
             return self._reply(runtime, payload["files"], result)
 
-        async def atask(description: str, subagent_type: str, runtime: ToolRuntime) -> Any:
+        async def atask(
+            description: str, subagent_type: str, runtime: ToolRuntime[Any, Any]
+        ) -> Any:
             agent, payload = self._prepare(description, subagent_type, runtime)
             if agent is None:
                 return payload
