@@ -502,6 +502,27 @@ MUTANTS: list[Mutant] = [
         ("tests/agent/test_agent.py::test_a_run_with_a_context_prints_no_serializer_warnings",),
     ),
     Mutant(
+        "cli: a command that only reads creates a missing database",
+        "src/deepmemory/cli/_store.py",
+        "    if not writes:\n        with tempfile.TemporaryDirectory",
+        "    if False:\n        with tempfile.TemporaryDirectory",
+        ("tests/cli/test_first_hour.py",),
+    ),
+    Mutant(
+        "cli: a failing command keeps the database it created",
+        "src/deepmemory/cli/_store.py",
+        "                leftover.unlink(missing_ok=True)",
+        "                pass",
+        ("tests/cli/test_first_hour.py",),
+    ),
+    Mutant(
+        "cli: --db takes any URL as a SQLite file name",
+        "src/deepmemory/cli/_store.py",
+        '    if "://" in db and not is_postgres(db):',
+        "    if False:",
+        ("tests/cli/test_first_hour.py",),
+    ),
+    Mutant(
         "paths: a path is not normalised to NFC",
         "src/deepmemory/paths.py",
         '        path = unicodedata.normalize("NFC", path)',

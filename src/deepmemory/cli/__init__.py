@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -35,8 +36,23 @@ app.command()(demo)
 app.command()(mcp)
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"deepmemory {version('deepmemory')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Long-term memory for LLM agents: chat with an agent that remembers, manage its memory.
 
     Settings come from options, their environment variables (DEEPMEMORY_MODEL,

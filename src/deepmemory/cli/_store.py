@@ -14,8 +14,11 @@ gone from both at once, deleted or not.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +26,8 @@ from langgraph.store.base import IndexConfig
 
 from deepmemory.backends import CompositeBackend, LimitsBackend, StateBackend, StoreBackend
 from deepmemory.cli._config import Settings
+from deepmemory.cli._terminal import note_if_done
+from deepmemory.errors import ConfigError
 from deepmemory.stores import PostgresStore, SQLiteStore
 
 MEMORY_MOUNT = "/memories"
@@ -49,19 +54,66 @@ def shown_db(db: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def check_db(db: str) -> None:
+    """Refuse a ``--db`` that is a URL of anything but PostgreSQL (never a file of that name)."""
+    if "://" in db and not is_postgres(db):
+        scheme = db.split("://", 1)[0]
+        raise ConfigError(
+            f"--db {shown_db(db)!r}: {scheme!r} databases are not supported. Give a SQLite "
+            "file (such as ./memory.db) or a PostgreSQL URL (postgresql://user@host/dbname)."
+        )
+
+
 @contextmanager
-def open_store(db: str, index: dict[str, Any] | None = None) -> Iterator[Store]:
-    """The store named by ``db`` (with ``index``: recall by meaning), closed on exit."""
+def open_store(
+    db: str, index: dict[str, Any] | None = None, *, writes: bool = False
+) -> Iterator[Store]:
+    """The store named by ``db`` (with ``index``: recall by meaning), closed on exit.
+
+    A SQLite file that does not exist is created (with its folders) only for a command
+    that ``writes``: kept and said if the command succeeds, removed with the folders
+    made for it if it fails, so a mistake leaves nothing behind. A command that only
+    reads gets an empty memory for the while (nothing on disk) and, if it succeeds,
+    says there is no memory there yet.
+    """
+    check_db(db)
     config = cast("IndexConfig | None", index)
-    store: Store = (
-        PostgresStore(connection_string=db, index=config)
-        if is_postgres(db)
-        else SQLiteStore(db, index=config)
-    )
+    if is_postgres(db):
+        store: Store = PostgresStore(connection_string=db, index=config)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    file = Path(db)
+    if file.exists():
+        with SQLiteStore(db, index=config) as store:
+            yield store
+        return
+    if not writes:
+        with tempfile.TemporaryDirectory(prefix="deepmemory-empty-") as empty:
+            with SQLiteStore(Path(empty) / "memory.db", index=config) as store:
+                yield store
+        note_if_done(
+            f"No memory yet: {db} does not exist (the first command that saves creates it)."
+        )
+        return
+    made = [p for p in file.absolute().parents if not p.exists()]
+    store = SQLiteStore(db, index=config)
+    succeeded = False
     try:
         yield store
+        succeeded = True
     finally:
         store.close()
+        if succeeded:
+            note_if_done(f"Created {db} (a new memory).")
+        else:
+            for leftover in (file, *(file.with_name(file.name + x) for x in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
+            for folder in made:  # deepest first
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def _user_memory(store: Store, settings: Settings) -> StoreBackend:

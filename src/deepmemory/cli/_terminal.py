@@ -97,6 +97,14 @@ def note(message: str) -> None:
     styled(typer.style(message, dim=True), err=True)
 
 
+_AFTER: list[str] = []
+
+
+def note_if_done(message: str) -> None:
+    """``note`` once the command has succeeded (an error stays the only line)."""
+    _AFTER.append(message)
+
+
 def print_json(value: Any) -> None:
     """Print ``value`` as indented JSON on stdout, for programs."""
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
@@ -167,8 +175,12 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        _AFTER.clear()
         try:
-            return command(*args, **kwargs)
+            done = command(*args, **kwargs)
+            for message in _AFTER:
+                note(message)
+            return done
         except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
             raise  # typer's own exits and usage errors
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -180,6 +192,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             report(message)
             raise typer.Exit(code) from None
         finally:
+            _AFTER.clear()
             sys.stdout.flush()
 
     return run

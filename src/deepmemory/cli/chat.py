@@ -276,7 +276,7 @@ def chat(
     if is_tty(sys.stdin):
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401  # line editing and history for input()
-    with open_store(settings.db, settings.index) as store, sweeping(store, settings):
+    with open_store(settings.db, settings.index, writes=True) as store, sweeping(store, settings):
         agent = build_agent(chosen, store, settings)
         thread_id = thread or str(uuid.uuid4())
         _greet(agent, settings, thread_id, resumed=thread is not None)
@@ -307,7 +307,7 @@ def run(
     chosen = chat_model(settings)
     thread_id = thread or str(uuid.uuid4())
     printer = Printer(tools_to_stderr=True, quiet=json_output)
-    with open_store(settings.db, settings.index) as store:
+    with open_store(settings.db, settings.index, writes=True) as store:
         agent = build_agent(chosen, store, settings)
         result = _run_turn(event_loop(), agent, prompt, thread_config(thread_id, settings), printer)
     if json_output:

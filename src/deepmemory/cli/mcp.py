@@ -109,7 +109,7 @@ def mcp(
             f"or add [mcp.tokens] to {config_path()}), or serve on 127.0.0.1.",
             EXIT_USAGE,
         )
-    with open_store(settings.db, settings.index) as store:
+    with open_store(settings.db, settings.index, writes=True) as store:
 
         def backend_for(name: str) -> Any:
             return LimitsBackend(memory_backend(store, dataclasses.replace(settings, user=name)))

@@ -45,7 +45,14 @@ from deepmemory.cli._config import (
     config_path,
 )
 from deepmemory.cli._config import resolve as resolve_settings
-from deepmemory.cli._store import MEMORY_MOUNT, memory_backend, memory_path, open_store
+from deepmemory.cli._store import (
+    MEMORY_MOUNT,
+    check_db,
+    is_postgres,
+    memory_backend,
+    memory_path,
+    open_store,
+)
 from deepmemory.cli._terminal import (
     EXIT_USAGE,
     console,
@@ -124,6 +131,12 @@ def for_people(message: str) -> str:
     return message
 
 
+# Text arguments are taken as typed, even when they start with '-' (a markdown bullet,
+# "- Concise answers", is typical memory content): only this command's own options are
+# options.
+_AS_TYPED = {"ignore_unknown_options": True}
+
+
 def _check(error: str | None) -> None:
     if error:
         fail(for_people(error))
@@ -138,9 +151,10 @@ def _emit(json_output: bool, items: Sequence[Any], text: Callable[[], str]) -> N
 
 
 @contextmanager
-def _memory(user: str | None, db: str | None) -> Iterator[StoreBackend]:
+def _memory(user: str | None, db: str | None, *, writes: bool = False) -> Iterator[StoreBackend]:
+    """The user's memory; only a command that ``writes`` may create the database."""
     settings = resolve_settings(db=db, user=user)
-    with open_store(settings.db, settings.index) as store:
+    with open_store(settings.db, settings.index, writes=writes) as store:
         yield memory_backend(store, settings)
 
 
@@ -226,17 +240,23 @@ def _edit_in_editor(current: bytes, file_name: str) -> bytes | None:
     return None if saved == current else saved
 
 
-def _new_content(backend: StoreBackend, vpath: str, content: str | None) -> bytes | None:
+def _new_content(user: str | None, db: str | None, vpath: str, content: str | None) -> bytes | None:
     """What ``write`` stores: the argument, stdin, or the editor's text (None: unchanged)."""
     if content is not None:
         return content.encode("utf-8")
     if not _stdin_is_tty():
         return typer.get_binary_stream("stdin").read()
-    (current,) = backend.download_files([vpath])  # a new file starts empty
-    return _edit_in_editor(current.content or b"", PurePosixPath(vpath).name)
+    current = b""  # a new file (or a memory not created yet) starts empty
+    settings = resolve_settings(db=db, user=user)
+    check_db(settings.db)
+    if is_postgres(settings.db) or Path(settings.db).exists():
+        with _memory(user, db) as backend:
+            (found,) = backend.download_files([vpath])
+        current = found.content or b""
+    return _edit_in_editor(current, PurePosixPath(vpath).name)
 
 
-@memory_app.command("write")
+@memory_app.command("write", context_settings=_AS_TYPED)
 @reports_errors
 def write(
     path: PathArgument,
@@ -256,17 +276,17 @@ def write(
         echo "Metric units" | deepmemory memory write preferences.txt
     """
     vpath = memory_path(path)
-    with _memory(user, db) as backend:
-        data = _new_content(backend, vpath, content)
-        if data is None:
-            note("No changes; nothing was written.")
-            return
+    data = _new_content(user, db, vpath, content)  # before anything is created
+    if data is None:
+        note("No changes; nothing was written.")
+        return
+    with _memory(user, db, writes=True) as backend:
         (result,) = backend.upload_files([(vpath, data)])
     _check(result.error)
     typer.echo(render_write(WriteResult(result.path)))
 
 
-@memory_app.command("edit")
+@memory_app.command("edit", context_settings=_AS_TYPED)
 @reports_errors
 def edit(
     path: PathArgument,
@@ -553,7 +573,7 @@ def import_(
         target = (MEMORY_PREFIX, check_user(to_user))
         entries = [dataclasses.replace(e, namespace=target) for e in entries]
     settings = resolve_settings(db=db, user=None)
-    with open_store(settings.db) as store:
+    with open_store(settings.db, writes=True) as store:
         replaced = sum(_archive.import_file(store, entry) for entry in entries)
     files, users = plural(len(entries), "file"), plural(len(namespaces), "user")
     typer.echo(f"Imported {files} ({replaced} replaced) of {users}.")

@@ -1,0 +1,92 @@
+"""The first hour: mistakes create nothing, content is taken as typed (issue 15)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import deepmemory, invoke, one_error_line
+
+
+def everything_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("url", ["mysql://foo/bar", "sqlite:///tmp/m.db", "redis://localhost"])
+def test_a_database_url_of_another_kind_is_refused_and_creates_nothing(home, url, monkeypatch):
+    monkeypatch.chdir(home)
+    before = everything_under(home)
+    result = invoke("memory", "ls", "--db", url)
+    assert result.exit_code == 2
+    line = one_error_line(result.stderr)
+    assert "not supported" in line and "postgresql://" in line and "memory.db" in line
+    assert everything_under(home) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("memory", "ls"),
+        ("memory", "tree"),
+        ("memory", "grep", "x"),
+        ("memory", "glob", "*"),
+        ("memory", "export", "-"),
+        ("threads", "ls"),
+    ],
+)
+def test_a_command_that_reads_a_missing_database_says_so_and_creates_nothing(home, command):
+    db = home / "no" / "such" / "dir" / "m.db"
+    result = invoke(*command, "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert "No memory yet" in result.stderr and str(db) in result.stderr
+    assert not (home / "no").exists()
+
+
+def test_a_read_that_fails_on_a_missing_database_is_one_line_and_creates_nothing(home):
+    db = home / "nowhere" / "m.db"
+    result = invoke("memory", "cat", "notes.txt", "--db", db)
+    assert result.exit_code == 1
+    assert "not found" in one_error_line(result.stderr)
+    assert not (home / "nowhere").exists()
+
+
+def test_a_write_creates_the_database_and_its_folders_and_says_where(home):
+    db = home / "new" / "place" / "m.db"
+    result = invoke("memory", "write", "p.txt", "hello", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert f"Created {db}" in result.stderr
+    assert invoke("memory", "cat", "p.txt", "--db", db).stdout == "hello"
+    again = invoke("memory", "write", "q.txt", "more", "--db", db)
+    assert "Created" not in again.stderr
+
+
+def test_a_command_that_fails_leaves_no_new_database_behind(home, monkeypatch):
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DEEPMEMORY_MODEL", "openai:gpt-4.1")
+    monkeypatch.setenv("OPENAI_API_KEY", "key")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    db = home / "fresh" / "m.db"
+    result = deepmemory("run", "hello", "--db", db)
+    assert result.returncode == 1
+    assert "Cannot reach the model server" in one_error_line(result.stderr)
+    assert not (home / "fresh").exists()
+
+
+@pytest.mark.parametrize("content", ["- Concise answers", "-x", "--not-an-option", "-"])
+def test_content_that_starts_with_a_dash_is_written_as_typed(home, content):
+    db = home / "m.db"
+    result = invoke("memory", "write", "p.txt", content, "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert invoke("memory", "cat", "p.txt", "--db", db).stdout == content
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"deepmemory {version('deepmemory')}"
