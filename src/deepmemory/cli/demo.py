@@ -21,6 +21,7 @@ from rich.console import Console
 
 from deepmemory.agent import DEFAULT_MODELS, create_deep_agent
 from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend
+from deepmemory.cli._terminal import EXIT_FAILED, EXIT_USAGE, CommandError, plural, reports_errors
 from deepmemory.testing.scripted import ScriptedChatModel, calls, tool_call
 
 TURNS = [
@@ -70,19 +71,44 @@ def _scripted_reply(messages: list[BaseMessage]) -> AIMessage:
     )
 
 
-def _model(console: Console) -> Any:
-    configured = os.environ.get("DEEPMEMORY_MODEL") or next(
-        (m for key, m in DEFAULT_MODELS.items() if os.environ.get(key)), None
-    )
+def _model(console: Console, live: bool) -> Any:
+    """The scripted model, unless a live one is asked for (``--live`` or DEEPMEMORY_MODEL).
+
+    An API key in the shell alone never makes the demo go to the network.
+    """
+    from_key = next((m for key, m in DEFAULT_MODELS.items() if os.environ.get(key)), None)
+    configured = os.environ.get("DEEPMEMORY_MODEL") or (from_key if live else None)
     if configured:
-        console.print(f"[bold]Model:[/] {configured}")
-        return None  # create_deep_agent picks it up from the environment
+        console.print(f"[bold]Model:[/] {configured} (live)")
+        return init_chat_model_from(configured)
+    if live:
+        raise CommandError(
+            "--live needs a model: set DEEPMEMORY_MODEL (e.g. openai:gpt-4.1, "
+            "anthropic:claude-sonnet-4-5, ollama:llama3.1) or an API key "
+            "(OPENAI_API_KEY, ANTHROPIC_API_KEY).",
+            EXIT_USAGE,
+        )
+    hint = f" (for a live model: deepmemory demo --live, which would use {from_key})"
     console.print(
-        "[bold yellow]No model configured (DEEPMEMORY_MODEL, ANTHROPIC_API_KEY or "
-        "OPENAI_API_KEY): replaying a SCRIPTED model.[/] The tool calls below are "
-        "scripted; the files, stores and threads are real."
+        "[bold yellow]Replaying a SCRIPTED model[/]"
+        + (hint if from_key else " (for a live model: set DEEPMEMORY_MODEL and use --live)")
+        + ". The tool calls below are scripted; the files, stores and threads are real."
     )
     return ScriptedChatModel(replies=_scripted_reply)
+
+
+def init_chat_model_from(name: str) -> Any:
+    """A LangChain chat model from ``provider:model`` (its package must be installed)."""
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(name)
+    except ImportError as exc:
+        raise CommandError(
+            f"The model {name!r} needs its provider's package: {exc}", EXIT_FAILED
+        ) from None
+    except ValueError as exc:
+        raise CommandError(f"Cannot use the model {name!r}: {exc}", EXIT_USAGE) from None
 
 
 def _store(db: Path) -> Any:
@@ -95,7 +121,16 @@ def _store(db: Path) -> Any:
     return SQLiteStore(db), f"SQLite database {db}"
 
 
+@reports_errors
 def demo(
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Use a real model (DEEPMEMORY_MODEL, or the provider of the API key set) "
+            "instead of the scripted one.",
+        ),
+    ] = False,
     db: Annotated[
         Path | None,
         typer.Option(
@@ -111,7 +146,7 @@ def demo(
     """
     console = Console()
     db = db or Path(tempfile.mkdtemp(prefix="deepmemory-demo-")) / "memory.db"
-    model = _model(console)
+    model = _model(console, live)
     store, where = _store(db)
     console.print(f"[bold]Long-term memory:[/] {where}\n")
     agent = create_deep_agent(
@@ -143,7 +178,16 @@ def demo(
     memories = StoreBackend(store=store).ls("/")
     for entry in memories.entries:
         console.print(f"  /memories{entry.path}  ({entry.size} bytes)")
-    console.print("\nThe draft stayed in thread 1; the preferences reached thread 2.")
+    if memories.entries:
+        console.print(
+            f"\n{plural(len(memories.entries), 'file')} in long-term memory, readable from "
+            "any thread; the draft stayed in thread 1."
+        )
+    else:
+        console.print(
+            "\nNothing was saved to /memories/: the model wrote no file there, so thread 2 "
+            "had nothing to remember."
+        )
     console.print(
         "[dim]Recall by meaning (the semantic_search tool, `deepmemory memory search`) needs "
         "an embedding model: set embed and embed_dims in the config file (README, "
