@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install demo test test-fast lint type all bench
+.PHONY: install demo test test-fast lint type all bench mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,9 @@ bench: install
 	$(BIN)/python bench/bench_stores.py --json bench/results.json
 
 all: lint type test
+
+# Each critical guarantee broken on purpose, one at a time: every mutation must be caught
+# by a test (bench/mutants.py). Runs in CI; needs the PostgreSQL server as `make test` does.
+mutants: install
+	@url="$${DEEPMEMORY_TEST_POSTGRES_URL:-$(PG_URL)}"; \
+	DEEPMEMORY_TEST_POSTGRES_URL="$$url" $(BIN)/python bench/mutants.py

@@ -49,8 +49,10 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "map: deletions are not counted (PostgreSQL)",
         "src/deepmemory/stores/migrations.py",
-        "SET deletes = deepmemory_deletions.deletes + excluded.deletes; ",
-        "SET deletes = deepmemory_deletions.deletes; ",
+        '"ON CONFLICT (namespace, txid) DO UPDATE "\n'
+        '            "SET deletes = deepmemory_deletions.deletes + excluded.deletes; "',
+        '"ON CONFLICT (namespace, txid) DO UPDATE "\n'
+        '            "SET deletes = deepmemory_deletions.deletes; "',
         ("tests/stores/test_memory_map_cost.py::test_the_map_is_reused_until_memory_changes",),
     ),
     Mutant(
@@ -208,17 +210,31 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_base_store.py",),
     ),
     Mutant(
-        "ttl: reads do not move an item's expiry on",
+        "ttl: reads do not move an item's expiry on (SQLite)",
         "src/deepmemory/stores/_sql.py",
-        '"UPDATE deepmemory_items SET expires_at = :epoch + ttl_minutes * 60 "',
-        '"UPDATE deepmemory_items SET expires_at = expires_at "',
+        '_REFRESH_ITEM = (\n    "UPDATE deepmemory_items SET expires_at = :epoch + ttl_minutes * 60 "',
+        '_REFRESH_ITEM = (\n    "UPDATE deepmemory_items SET expires_at = expires_at "',
         ("tests/stores/test_base_store.py",),
     ),
     Mutant(
-        "ttl: the sweep deletes items still alive",
+        "ttl: reads do not move an item's expiry on (PostgreSQL)",
+        "src/deepmemory/stores/_sql.py",
+        '        update = (\n            "UPDATE deepmemory_items SET expires_at = :epoch + ttl_minutes * 60 "',
+        '        update = (\n            "UPDATE deepmemory_items SET expires_at = expires_at "',
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "ttl: the sweep deletes items still alive (SQLite)",
         "src/deepmemory/stores/_ttl.py",
-        "expires_at <= :epoch ",
-        "expires_at <= :epoch + 1e12 ",
+        'AND expires_at <= :epoch "\n        "RETURNING key"',
+        'AND expires_at <= :epoch + 1e12 "\n        "RETURNING key"',
+        ("tests/stores/test_base_store.py",),
+    ),
+    Mutant(
+        "ttl: the sweep deletes items still alive (PostgreSQL)",
+        "src/deepmemory/stores/_ttl.py",
+        'AND expires_at <= :epoch "\n            "FOR UPDATE SKIP LOCKED',
+        'AND expires_at <= :epoch + 1e12 "\n            "FOR UPDATE SKIP LOCKED',
         ("tests/stores/test_base_store.py",),
     ),
     Mutant(

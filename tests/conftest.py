@@ -14,6 +14,19 @@ from langgraph.store.sqlite import SqliteStore
 POSTGRES_ENV = "DEEPMEMORY_TEST_POSTGRES_URL"
 
 
+NO_SERVER = f"set {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Every skip for want of a PostgreSQL server reported at one place, so ``-ra``
+    sums them up in one line instead of one line per test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and NO_SERVER in report.longrepr[2]:
+        report.longrepr = (__file__, _SKIP_LINE, f"Skipped: {NO_SERVER}")
+
+
 def postgres_url() -> str:
     """The test server's URL; skip without one locally, fail without one in CI."""
     url = os.environ.get(POSTGRES_ENV)
@@ -21,7 +34,7 @@ def postgres_url() -> str:
     if not url:
         if in_ci:
             pytest.fail(f"CI=true but {POSTGRES_ENV} is not set: PostgreSQL tests are mandatory.")
-        pytest.skip(f"set {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        pytest.skip(NO_SERVER)
     return url
 
 
@@ -61,3 +74,8 @@ def _fresh_openai_http_clients() -> Iterator[None]:
         cached = getattr(_client_utils, name, None)
         if cached is not None and hasattr(cached, "cache_clear"):
             cached.cache_clear()
+
+
+_SKIP_LINE = next(  # where postgres_url skips: the one place every such skip is shown at
+    n for n, line in enumerate(Path(__file__).read_text().splitlines()) if "skip(NO_SERVER)" in line
+)

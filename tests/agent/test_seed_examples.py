@@ -45,7 +45,10 @@ def store_paths(store, namespace=("filesystem",)) -> dict[str, str]:
 
 def test_the_committed_seed_matches_the_shared_one():
     if not SHARED_SEED.exists():
-        pytest.skip("the shared seed document is not beside this checkout")
+        pytest.skip(
+            f"needs the shared seed document at {SHARED_SEED} to compare with the committed "
+            "copy (a checkout made outside the project's workspace has none)"
+        )
     assert SEED.read_text() == SHARED_SEED.read_text()
 
 
