@@ -324,8 +324,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "ttl: a PostgreSQL search does not move its items' expiry on",
         "src/deepmemory/stores/_sql.py",
-        '"SET expires_at = :epoch + t.ttl_minutes * 60 FROM page "',
-        '"SET expires_at = t.expires_at FROM page "',
+        '"SET expires_at = :epoch + t.ttl_minutes * 60 FROM free "',
+        '"SET expires_at = t.expires_at FROM free "',
         ("tests/stores/test_base_store.py",),
     ),
     Mutant(

@@ -136,7 +136,7 @@ def offset_past_end(path: str, offset: int, total: int) -> str:
     """A read starting after the file's last line."""
     return (
         f"Error: offset {offset} is past the end of {path!r}, which has "
-        f"{total} lines. Use an offset below {total}."
+        f"{count(total, 'line')}. Use an offset below {total}."
     )
 
 
@@ -181,3 +181,8 @@ def tool_failed(tool: str, exc: BaseException) -> str:
         f"Error: {tool} failed unexpectedly ({kind}). Nothing further was changed by this "
         "call; you may retry once, or continue without it."
     )
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 line", "3 lines"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

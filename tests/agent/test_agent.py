@@ -523,3 +523,17 @@ def test_a_run_with_a_context_prints_no_serializer_warnings(as_dict):
             context={"user_id": "alice"} if as_dict else Ctx("alice"),
         )
     assert [str(w.message)[:120] for w in caught if "serializ" in str(w.message).lower()] == []
+
+
+def test_messages_count_one_thing_in_the_singular():
+    from deepmemory import errors
+    from deepmemory.backends.protocol import DeleteResult
+    from deepmemory.middleware.approval import deletion
+    from deepmemory.middleware.filesystem import render_delete
+
+    assert "which has 1 line." in errors.offset_past_end("/a.md", 5, 1)
+    assert "which has 3 lines." in errors.offset_past_end("/a.md", 5, 3)
+    assert deletion("/a.md", "only\n") == "Delete /a.md (1 line)."
+    one = DeleteResult("/d", deleted=["/d", "/d/a.md"])
+    assert render_delete(one) == "Deleted '/d' and 2 files in it."
+    assert errors.count(1, "file") == "1 file" and errors.count(0, "file") == "0 files"

@@ -155,7 +155,7 @@ def test_rm_deletes_a_file_but_a_directory_only_with_r(mem, agent_files):
     refused = mem("rm", "d")
     assert refused.exit_code == 2
     assert "-r" in one_error_line(refused.stderr)
-    assert mem("rm", "d", "-r").stdout == "Deleted '/memories/d' and the 2 files in it.\n"
+    assert mem("rm", "d", "-r").stdout == "Deleted '/memories/d' and 2 files in it.\n"
     assert agent_files.ls("/memories").entries == []
 
 
@@ -180,7 +180,7 @@ def test_mv_moves_a_file_or_a_directory_and_never_replaces(mem, agent_files):
         "Moved '/memories/a.txt' to '/memories/notes/a.txt'.\n"
     )
     assert mem("mv", "/memories/d", "archive").stdout == (
-        "Moved '/memories/d' to '/memories/archive' with the 2 files in it.\n"
+        "Moved '/memories/d' to '/memories/archive' with 2 files in it.\n"
     )
     assert agent_files.read("/memories/archive/c.txt").lines == ["c"]
     taken = mem("mv", "notes/a.txt", "archive/b.txt")

@@ -54,6 +54,7 @@ from deepmemory.cli._terminal import (
     describe,
     is_tty,
     note,
+    plural,
     print_json,
     report,
     reports_errors,
@@ -208,7 +209,7 @@ def _greet(agent: DeepAgent, settings: Settings, thread_id: str, resumed: bool) 
     messages = (agent.get_state(config).values or {}).get("messages", []) if resumed else []
     if messages:
         last = shorten(last_text(messages), 70)
-        note(f"Resuming thread {thread_id} ({len(messages)} messages; last: {last!r}).")
+        note(f"Resuming thread {thread_id} ({plural(len(messages), 'message')}; last: {last!r}).")
     else:
         note(f"New thread {thread_id}; resume it with: deepmemory chat --thread {thread_id}")
     note("Ctrl-C interrupts a reply; Ctrl-D or /exit quits; /help for more.")

@@ -108,7 +108,7 @@ def proposed_change(name: str, args: dict[str, Any], before: str | None) -> str:
 def deletion(path: str, before: str | None) -> str:
     """What the reviewer sees of a delete."""
     lines = 0 if before is None else len(before.splitlines())
-    return f"Delete {path} ({lines} lines)."
+    return f"Delete {path} ({errors.count(lines, 'line')})."
 
 
 def unified_diff(path: str, before: str | None, after: str) -> str:

@@ -174,7 +174,7 @@ def render_delete(result: DeleteResult) -> str:
         return result.error
     if result.deleted == [result.path]:
         return f"Deleted {result.path!r}."
-    return f"Deleted {result.path!r} and the {len(result.deleted)} files in it."
+    return f"Deleted {result.path!r} and {errors.count(len(result.deleted), 'file')} in it."
 
 
 def render_move(result: MoveResult) -> str:
@@ -183,7 +183,8 @@ def render_move(result: MoveResult) -> str:
         return result.error
     if [old for old, _ in result.moved] == [result.path]:
         return f"Moved {result.path!r} to {result.new_path!r}."
-    return f"Moved {result.path!r} to {result.new_path!r} with the {len(result.moved)} files in it."
+    moved = errors.count(len(result.moved), "file")
+    return f"Moved {result.path!r} to {result.new_path!r} with {moved} in it."
 
 
 RECALL_LINE_CHARS = 300
