@@ -90,3 +90,19 @@ def test_version_prints_the_installed_version():
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"deepmemory {version('deepmemory')}"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("memory", "ls", "--bogus"), "No such option: --bogus"),
+        (("nosuchcmd",), "No such command 'nosuchcmd'"),
+        (("memory", "cat"), "Missing argument 'path'"),
+        (("memory", "ls", "--limit", "x"), "No such option: --limit"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(home, args, says):
+    result = deepmemory(*args)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert says in line and line.endswith("-h`.") and "╭" not in result.stderr

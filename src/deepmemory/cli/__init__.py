@@ -67,7 +67,17 @@ def _root(
 def main() -> None:
     """Entry point of the ``deepmemory`` console script."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.exceptions.TyperException as exc:  # usage errors: one line, not a box
+        from deepmemory.cli._terminal import report
+
+        ctx = getattr(exc, "ctx", None)
+        hint = f" See `{ctx.command_path} -h`." if ctx is not None else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        report(f"{message.rstrip('.')}.{hint}")
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        sys.exit(1)
     except KeyboardInterrupt:  # outside any command (typer's own parsing, start-up)
         from deepmemory.cli._terminal import interrupted
 
@@ -75,3 +85,4 @@ def main() -> None:
             interrupted()
         except typer.Exit as stop:
             sys.exit(stop.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
