@@ -49,10 +49,8 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "map: deletions are not counted (PostgreSQL)",
         "src/deepmemory/stores/migrations.py",
-        '"ON CONFLICT (namespace, txid) DO UPDATE "\n'
-        '            "SET deletes = deepmemory_deletions.deletes + excluded.deletes; "',
-        '"ON CONFLICT (namespace, txid) DO UPDATE "\n'
-        '            "SET deletes = deepmemory_deletions.deletes; "',
+        '"SELECT namespace, txid_current(), count(*) FROM gone GROUP BY namespace "',
+        '"SELECT namespace, txid_current(), 0 FROM gone GROUP BY namespace "',
         ("tests/stores/test_memory_map_cost.py::test_the_map_is_reused_until_memory_changes",),
     ),
     Mutant(
