@@ -197,3 +197,30 @@ def test_showing_an_unknown_thread_is_one_line_with_exit_code_1(db):
     result = invoke("threads", "show", "nope", "--db", db)
     assert result.exit_code == 1
     assert "threads ls" in one_error_line(result.stderr)
+
+
+def test_threads_are_found_by_a_unique_prefix_and_a_new_one_is_said_to_be_new(model_env, db):
+    first = json.loads(invoke("run", SAVE, "--db", db, "--user", "alice", "--json").stdout)
+    full = first["thread_id"]
+    prefix = full[:8]
+    shown = invoke("threads", "show", prefix, "--db", db)
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"you> {SAVE}")
+    again = invoke("run", ASK, "--db", db, "--user", "alice", "--thread", prefix, "--json")
+    assert json.loads(again.stdout)["thread_id"] == full  # continued, not a new thread
+    assert "New thread" not in again.stderr
+    fresh = invoke("run", ASK, "--db", db, "--thread", "my-own-name", "--json")
+    assert "New thread my-own-name" in fresh.stderr
+    assert json.loads(fresh.stdout)["thread_id"] == "my-own-name"
+
+    mine = json.loads(invoke("threads", "ls", "--db", db, "--user", "alice", "--json").stdout)
+    assert [t["thread_id"] for t in mine] == [full]
+
+    assert invoke("threads", "rm", prefix, "--db", db).stdout == f"Deleted thread {full}.\n"
+
+
+def test_a_prefix_of_several_threads_is_one_line_asking_for_more(model_env, db):
+    for name in ("team-a", "team-b"):
+        invoke("run", ASK, "--db", db, "--thread", name, "--json")
+    result = invoke("threads", "show", "team-", "--db", db)
+    assert result.exit_code == 1
+    assert "2 threads start with 'team-'" in one_error_line(result.stderr)

@@ -61,6 +61,7 @@ from deepmemory.cli._terminal import (
     styled,
 )
 from deepmemory.cli._transcript import last_text, shorten, tool_call_line
+from deepmemory.cli.threads import find_thread
 from deepmemory.pruning import Sweeper
 
 SYSTEM_PROMPT = "You are talking with the user {user!r} in a terminal. Answer in plain text."
@@ -279,8 +280,9 @@ def chat(
             import readline  # noqa: F401  # line editing and history for input()
     with open_store(settings.db, settings.index, writes=True) as store, sweeping(store, settings):
         agent = build_agent(chosen, store, settings)
-        thread_id = thread or str(uuid.uuid4())
-        _greet(agent, settings, thread_id, resumed=thread is not None)
+        found = None if thread is None else find_thread(store.checkpointer(), thread)
+        thread_id = found or thread or str(uuid.uuid4())
+        _greet(agent, settings, thread_id, resumed=found is not None)
         _session(event_loop(), agent, settings, thread_id)
 
 
@@ -306,9 +308,12 @@ def run(
         prompt = typer.get_text_stream("stdin").read()
     settings = resolve(db=db, user=user, model=model, base_url=base_url)
     chosen = chat_model(settings)
-    thread_id = thread or str(uuid.uuid4())
     printer = Printer(tools_to_stderr=True, quiet=json_output)
     with open_store(settings.db, settings.index, writes=True) as store:
+        found = None if thread is None else find_thread(store.checkpointer(), thread)
+        thread_id = found or thread or str(uuid.uuid4())
+        if thread is not None and found is None:
+            note(f"New thread {thread_id} (no conversation had that id).")
         agent = build_agent(chosen, store, settings)
         result = _run_turn(event_loop(), agent, prompt, thread_config(thread_id, settings), printer)
     if json_output:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
-from rich.table import Table
+from rich.table import Column, Table
 
 from deepmemory.cli._config import DbOption, JsonOption, resolve
 from deepmemory.cli._store import open_store
@@ -91,10 +91,32 @@ def summarize(checkpoint: CheckpointTuple) -> ThreadSummary:
     )
 
 
-def _find(checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> CheckpointTuple:
-    found = checkpointer.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+def _checkpoint(checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> CheckpointTuple | None:
+    return checkpointer.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+
+
+def find_thread(checkpointer: BaseCheckpointSaver[Any], given: str) -> str | None:
+    """The thread ``given`` names: its id, or a prefix only one thread's id starts with.
+
+    ``None`` if no thread has it. Fails (one line) when a prefix fits several threads.
+    """
+    if _checkpoint(checkpointer, given) is not None:
+        return given
+    ids = {
+        str((t.config.get("configurable") or {}).get("thread_id")) for t in checkpointer.list(None)
+    }
+    fits = sorted(i for i in ids if i.startswith(given))
+    if len(fits) > 1:
+        shown = ", ".join(fits[:3]) + (", ..." if len(fits) > 3 else "")
+        fail(f"{len(fits)} threads start with {given!r} ({shown}); give more of the id.")
+    return fits[0] if fits else None
+
+
+def _find(checkpointer: BaseCheckpointSaver[Any], given: str) -> CheckpointTuple:
+    thread_id = find_thread(checkpointer, given)
+    found = None if thread_id is None else _checkpoint(checkpointer, thread_id)
     if found is None:
-        fail(f"No conversation has thread id {thread_id!r}; `deepmemory threads ls` lists them.")
+        fail(f"No conversation has thread id {given!r}; `deepmemory threads ls` lists them.")
     return found
 
 
@@ -106,6 +128,9 @@ def ls(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="Show at most this many, newest first.")
     ] = 50,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user's conversations.")
+    ] = None,
 ) -> None:
     """List conversations, most recent first, with their first and last messages.
 
@@ -114,7 +139,8 @@ def ls(
     """
     settings = resolve(db=db, user=None)
     with open_store(settings.db) as store:
-        summaries = [summarize(t) for t in latest_checkpoints(store.checkpointer())[:limit]]
+        every = [summarize(t) for t in latest_checkpoints(store.checkpointer())]
+    summaries = [s for s in every if user is None or s.user == user][:limit]
     if json_output:
         print_json([asdict(s) for s in summaries])
         return
@@ -122,7 +148,9 @@ def ls(
         typer.echo("No conversations yet: start one with `deepmemory chat`.")
         return
     if is_tty(typer.get_text_stream("stdout")):
-        table = Table("thread", "updated (UTC)", "user", "messages", "started with", "last")
+        # The whole id, never cut: it is what --thread and `threads show` take.
+        thread = Column("thread", no_wrap=True, min_width=36)
+        table = Table(thread, "updated (UTC)", "user", "messages", "started with", "last")
         for s in summaries:
             table.add_row(
                 s.thread_id,
@@ -193,6 +221,6 @@ def rm(thread_id: ThreadArgument, db: DbOption = None) -> None:
     settings = resolve(db=db, user=None)
     with open_store(settings.db) as store:
         checkpointer = store.checkpointer()
-        _find(checkpointer, thread_id)
-        checkpointer.delete_thread(thread_id)
-    typer.echo(f"Deleted thread {thread_id}.")
+        found = str(_find(checkpointer, thread_id).config["configurable"]["thread_id"])
+        checkpointer.delete_thread(found)
+    typer.echo(f"Deleted thread {found}.")
