@@ -79,3 +79,12 @@ def _fresh_openai_http_clients() -> Iterator[None]:
 _SKIP_LINE = next(  # where postgres_url skips: the one place every such skip is shown at
     n for n, line in enumerate(Path(__file__).read_text().splitlines()) if "skip(NO_SERVER)" in line
 )
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): a server that is down."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

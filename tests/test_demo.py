@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import closed_port
+
 
 def test_the_demo_runs_offline_labels_the_script_and_shows_memory_crossing_threads(
     tmp_path: Path,
@@ -119,11 +121,8 @@ def test_an_api_key_in_the_shell_does_not_make_the_demo_go_live(tmp_path: Path):
 
 
 def test_a_live_model_that_cannot_be_reached_is_one_line(tmp_path: Path):
-    import socket
 
-    with socket.socket() as probe:  # a port nothing listens on once it is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     env = {**_clean_env(), "OPENAI_API_KEY": "k", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
     result = _run_demo(tmp_path, env, "--live")
     assert result.returncode == 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 
 from tests.cli.conftest import (
     ASK,
@@ -19,6 +18,7 @@ from tests.cli.conftest import (
     deepmemory,
     one_error_line,
 )
+from tests.conftest import closed_port
 from tests.fakes.openai_server import text_of
 
 WRITE_CALL = {
@@ -145,9 +145,7 @@ def test_a_rejected_api_key_is_one_line_with_exit_code_1(model_env, db, monkeypa
 
 
 def test_an_unreachable_model_server_is_one_line_with_exit_code_1(home, db, monkeypatch):
-    with socket.socket() as probe:  # a port nothing listens on once it is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     monkeypatch.setenv("DEEPMEMORY_MODEL", "openai:gpt-4.1")
     monkeypatch.setenv("OPENAI_API_KEY", "key")
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
@@ -157,9 +155,7 @@ def test_an_unreachable_model_server_is_one_line_with_exit_code_1(home, db, monk
 
 
 def test_an_unreachable_postgresql_database_is_one_line_with_exit_code_1(home):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     result = deepmemory("memory", "ls", "--db", f"postgresql://postgres:secret@127.0.0.1:{port}/x")
     assert result.returncode == 1
     line = one_error_line(result.stderr)

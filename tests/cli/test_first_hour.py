@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import deepmemory, invoke, one_error_line
+from tests.conftest import closed_port
 
 
 def everything_under(folder: Path) -> list[str]:
@@ -63,9 +63,7 @@ def test_a_write_creates_the_database_and_its_folders_and_says_where(home):
 
 
 def test_a_command_that_fails_leaves_no_new_database_behind(home, monkeypatch):
-    with socket.socket() as probe:  # a port nothing listens on once it is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     monkeypatch.setenv("DEEPMEMORY_MODEL", "openai:gpt-4.1")
     monkeypatch.setenv("OPENAI_API_KEY", "key")
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")

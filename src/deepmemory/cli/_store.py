@@ -78,16 +78,13 @@ def open_store(
     """
     check_db(db)
     config = cast("IndexConfig | None", index)
-    if is_postgres(db):
-        store: Store = PostgresStore(connection_string=db, index=config)
-        try:
-            yield store
-        finally:
-            store.close()
-        return
     file = Path(db)
-    if file.exists():
-        with SQLiteStore(db, index=config) as store:
+    if is_postgres(db) or file.exists():
+        with (
+            PostgresStore(connection_string=db, index=config)
+            if is_postgres(db)
+            else SQLiteStore(db, index=config)
+        ) as store:
             yield store
         return
     if not writes:
