@@ -477,6 +477,30 @@ MUTANTS: list[Mutant] = [
         ),
     ),
     Mutant(
+        "crash: closing a SQLite store pulls a connection from a statement under way",
+        "src/deepmemory/stores/sqlite.py",
+        "with held.lock:  # close() waits for the statements under way",
+        "if True:",
+        (
+            "tests/stores/test_concurrency.py::"
+            "test_closing_waits_for_a_statement_under_way_in_another_thread",
+        ),
+    ),
+    Mutant(
+        "crash: closing a SQLite store pulls its checkpointer from a checkpoint being written",
+        "src/deepmemory/stores/sqlite.py",
+        "if saver is not None and saver.lock.acquire(timeout=self.timeout):\n"
+        "            try:\n"
+        "                saver.conn.close()\n"
+        "            finally:\n"
+        "                saver.lock.release()",
+        "if saver is not None:\n            saver.conn.close()",
+        (
+            "tests/stores/test_concurrency.py::"
+            "test_closing_waits_for_a_checkpoint_being_written_in_another_thread",
+        ),
+    ),
+    Mutant(
         "grep: SQLite reads the full text of every matching file",
         "src/deepmemory/stores/_search.py",
         '            "ORDER BY key LIMIT :files"',

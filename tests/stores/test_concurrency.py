@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from deepmemory.backends import StoreBackend
+from deepmemory.errors import DeepMemoryError
 from deepmemory.stores import SQLiteStore
+from deepmemory.stores._sql import Step
 
 WORKER = """
 import sys
@@ -165,3 +168,61 @@ def test_a_closed_store_says_so(tmp_path):
     store.close()
     with pytest.raises(Exception, match="closed"):
         store.get(("a",), "k")
+
+
+def test_closing_waits_for_a_statement_under_way_in_another_thread(tmp_path):
+    # Closing a SQLite connection while another thread runs on it can crash the process
+    # (an interrupted `deepmemory run` did, its checkpoint still being written).
+    store = SQLiteStore(tmp_path / "m.db")
+    started, release = threading.Event(), threading.Event()
+
+    def pause(rows):
+        started.set()
+        release.wait(10)
+        return [("INSERT INTO t_after VALUES (1)", {})]
+
+    store._execute([Step(("CREATE TABLE t_after (x)", {}), finish=list, write=True)])
+    step = Step(("SELECT 1", {}), finish=lambda rows: "written", write=True, then=pause)
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(store._execute([step])))
+    worker.start()
+    assert started.wait(10)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # close() waits for the transaction under way
+    release.set()
+    worker.join(10)
+    closer.join(10)
+    assert done == [["written"]]
+    with pytest.raises(DeepMemoryError, match="closed"):
+        store.get(("a",), "k")
+    with sqlite3.connect(tmp_path / "m.db") as check:
+        assert check.execute("SELECT count(*) FROM t_after").fetchone() == (1,)
+
+
+def test_closing_waits_for_a_checkpoint_being_written_in_another_thread(tmp_path):
+    store = SQLiteStore(tmp_path / "m.db")
+    saver = store.checkpointer()
+    inside, release = threading.Event(), threading.Event()
+    done: list[object] = []
+
+    def write() -> None:
+        with saver.cursor() as cur:
+            inside.set()
+            release.wait(10)
+            done.append(cur.execute("SELECT count(*) FROM checkpoints").fetchone())
+
+    worker = threading.Thread(target=write)
+    worker.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()
+    release.set()
+    worker.join(10)
+    closer.join(10)
+    assert done == [(0,)]
+    with pytest.raises(sqlite3.ProgrammingError):
+        saver.conn.execute("SELECT 1")  # closed once the checkpoint was written

@@ -139,7 +139,7 @@ class SQLiteStore(SQLStore):
         self.synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: set[sqlite3.Connection] = set()
+        self._connections: set[_ThreadConnection] = set()
         self._saver: SQLiteCheckpointer | None = None
         self._closed = False
         # On a connection of its own, closed after: SQLite 3.40 fails later statements
@@ -202,16 +202,26 @@ class SQLiteStore(SQLStore):
             delay = min(delay * 2, 0.1)
 
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (for inspection; statements go through ``_execute``)."""
+        return self._held().conn
+
+    def _held(self) -> _ThreadConnection:
         if self._closed:
             raise DeepMemoryError(f"{self!r} is closed; create a new store to use it again.")
         held: _ThreadConnection | None = getattr(self._local, "held", None)
         if held is None:
             held = _ThreadConnection(self._connect(), self._connections)
             self._local.held = held
-        return held.conn
+        return held
 
     def _execute(self, steps: Sequence[Step[Any]]) -> list[Any]:
-        conn = self._connection()
+        held = self._held()
+        with held.lock:  # close() waits for the statements under way
+            if held.closed:
+                raise DeepMemoryError(f"{self!r} is closed; create a new store to use it again.")
+            return self._execute_on(held.conn, steps)
+
+    def _execute_on(self, conn: sqlite3.Connection, steps: Sequence[Step[Any]]) -> list[Any]:
         if len(steps) == 1 and not steps[0].write:
             return [_run(conn, steps[0])]
         # IMMEDIATE takes the write lock up front: no lock upgrade, so no deadlock.
@@ -250,28 +260,56 @@ class SQLiteStore(SQLStore):
             return self._saver
 
     def close(self) -> None:
-        """Close every connection of this store (and of its checkpointer)."""
+        """Close every connection of this store (and of its checkpointer).
+
+        A statement under way in another thread (a worker thread of an interrupted
+        ``ainvoke`` still writing its checkpoint) finishes first: closing a SQLite
+        connection in use crashes the process. One still busy after ``timeout``
+        seconds is left for the garbage collector to close.
+        """
         self.stop_ttl_sweeper()
         with self._lock:
             self._closed = True
-            connections = [*self._connections.copy(), *([self._saver.conn] if self._saver else [])]
+            held = self._connections.copy()
             self._connections.clear()
-            self._saver = None
-        for conn in connections:
-            conn.close()
+            saver, self._saver = self._saver, None
+        for connection in held:
+            connection.close(self.timeout)
+        if saver is not None and saver.lock.acquire(timeout=self.timeout):
+            try:
+                saver.conn.close()
+            finally:
+                saver.lock.release()
 
 
 class _ThreadConnection:
-    """One thread's connection, closed when that thread ends (or by ``close()``)."""
+    """One thread's connection, closed when that thread ends (or by ``close()``).
 
-    def __init__(self, conn: sqlite3.Connection, registry: set[sqlite3.Connection]) -> None:
+    ``lock`` is held while the thread runs statements on it, so that ``close()``
+    from another thread waits for them instead of pulling the connection away.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, registry: set[_ThreadConnection]) -> None:
         self.conn, self.registry = conn, registry
-        registry.add(conn)  # set.add and discard are atomic: no lock needed.
+        self.lock = threading.Lock()
+        self.closed = False
+        registry.add(self)  # set.add and discard are atomic: no lock needed.
+
+    def close(self, timeout: float = -1) -> None:
+        """Close the connection once no statement runs on it (or leave it, after ``timeout``)."""
+        if not self.lock.acquire(timeout=timeout):
+            return  # still busy: closed by the garbage collector when its thread lets go
+        try:
+            if not self.closed:
+                self.closed = True
+                self.conn.close()
+        finally:
+            self.lock.release()
 
     def __del__(self) -> None:
         # Runs when the thread's locals are dropped: no connection outlives its thread.
-        self.registry.discard(self.conn)
-        self.conn.close()
+        self.registry.discard(self)
+        self.close()
 
 
 def _run(conn: sqlite3.Connection, step: Step[Any]) -> Any:
