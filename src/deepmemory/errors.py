@@ -14,6 +14,7 @@ Two readers, two channels:
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 
 
 class DeepMemoryError(Exception):
@@ -22,6 +23,19 @@ class DeepMemoryError(Exception):
 
 class InvalidPathError(DeepMemoryError, ValueError):
     """A path that is malformed or leaves its root; ``str(err)`` is the model-facing message."""
+
+
+class KeyRefusedError(InvalidPathError):
+    """A storage refused a path of its own (a storage key such as ``/notes.txt``).
+
+    A route's storage knows only its keys; the backend mounting it reports
+    ``message(path)`` with the path the model wrote (``/memories/notes.txt``).
+    """
+
+    def __init__(self, key: str, message: Callable[[str], str]) -> None:
+        super().__init__(message(key))
+        self.key = key
+        self.message = message
 
 
 class ConflictError(DeepMemoryError):
@@ -55,11 +69,28 @@ def dir_not_found(path: str) -> str:
     return f"Error: directory {path!r} not found. Use ls({_parent(path)!r}) to see what exists."
 
 
-def is_directory(path: str, tool: str) -> str:
-    """A file operation was given a directory."""
+def is_directory(path: str, tool: str | None = None) -> str:
+    """A file operation (the model's ``tool``, if it was one) was given a directory."""
+    used = f", so {tool} cannot use it" if tool else ""
     return (
-        f"Error: {path!r} is a directory, not a file, so {tool} cannot use it. "
+        f"Error: {path!r} is a directory, not a file{used}. "
         f"Use ls({path!r}) to list it, or give the path of a file inside it."
+    )
+
+
+def leads_outside(path: str, done: str) -> str:
+    """A path that a symbolic link leads out of the directory on disk holding the files."""
+    return (
+        f"Error: {path!r} leads outside the allowed directory (through a symbolic link), "
+        f"so it cannot be {done}."
+    )
+
+
+def below_a_file(path: str, verb: str) -> str:
+    """A path below a file: a part of its directory path is a file, not a directory."""
+    return (
+        f"Error: cannot {verb} {path!r}: a part of its directory path is a file. "
+        "Choose another path (ls shows what exists)."
     )
 
 

@@ -52,6 +52,8 @@ def _numbers(revisions: list[Revision]) -> str:
     if not revisions:
         return "it has no recorded revisions"
     numbers = [r.number for r in revisions]
+    if len(numbers) == 1:
+        return f"its only revision is {numbers[0]}"
     if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 2:
         return f"its revisions are {numbers[0]} to {numbers[-1]}"
     return "its revisions are " + ", ".join(map(str, numbers))
@@ -78,8 +80,13 @@ class HistoryMixin:
         """Revisions kept per file (``0``: history is off; ``None``: every one)."""
         raise NotImplementedError
 
-    def _state(self, namespace: Namespace, key: str, number: int) -> Op[StoredFile | None]:
-        """The file as of revision ``number`` (``None`` after a delete); raise if unknown."""
+    def _state(
+        self, namespace: Namespace, key: str, number: int, name: str
+    ) -> Op[StoredFile | None]:
+        """The file as of revision ``number`` (``None`` after a delete); raise if unknown.
+
+        ``name`` is the file as the caller knows it, for the message.
+        """
         file: StoredFile | None = yield Call("revision", (namespace, key, number))
         if file is not None:
             return file
@@ -87,7 +94,7 @@ class HistoryMixin:
         if any(r.number == number for r in revisions):
             return None  # a delete: the file did not exist as of that revision
         raise RevisionNotFoundError(
-            f"{key!r} has no revision {number}: {_numbers(revisions)}. "
+            f"{name!r} has no revision {number}: {_numbers(revisions)}. "
             "List them with history (deepmemory memory history PATH)."
         )
 
@@ -95,11 +102,11 @@ class HistoryMixin:
         self, namespace: Namespace, key: str, a: int, b: int | None, path: str | None
     ) -> Op[str]:
         name = path or key
-        old = yield from self._state(namespace, key, a)
+        old = yield from self._state(namespace, key, a, name)
         if b is None:
             new: StoredFile | None = yield Call("file_get", (namespace, key))
         else:
-            new = yield from self._state(namespace, key, b)
+            new = yield from self._state(namespace, key, b, name)
         before, after = _text(old), _text(new)
         labels = f"{name}@{a}", f"{name}@{b}" if b is not None else f"{name} (now)"
         if before is None or after is None:
@@ -110,17 +117,17 @@ class HistoryMixin:
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
     def _op_restore(
-        self, namespace: Namespace, key: str, number: int, author: Author | None
+        self, namespace: Namespace, key: str, number: int, author: Author | None, name: str
     ) -> Op[Revision]:
         if self.keep_revisions == 0:
             raise ConfigError(
                 "This store records no history (keep_revisions=0), so a restore could not "
                 "be undone; open it with keep_revisions > 0 (or None) to restore."
             )
-        old = yield from self._state(namespace, key, number)
+        old = yield from self._state(namespace, key, number, name)
         if old is None:
             raise RevisionNotFoundError(
-                f"Revision {number} of {key!r} is its deletion, which holds no content; "
+                f"Revision {number} of {name!r} is its deletion, which holds no content; "
                 f"restore the revision before it (see history)."
             )
         now = now_iso()
@@ -167,21 +174,35 @@ class HistoryMixin:
         return await run_async(self._op_diff(namespace, key, a, b, path), self)
 
     def restore(
-        self, namespace: Namespace, key: str, number: int, *, author: Author | None = None
+        self,
+        namespace: Namespace,
+        key: str,
+        number: int,
+        *,
+        author: Author | None = None,
+        path: str | None = None,
     ) -> Revision:
         """Make revision ``number``'s content the file's content; return the new revision.
 
         The restore is itself a revision (op ``restore``), so it can be undone the same
         way. A deleted file comes back by restoring the revision before its deletion.
+        Messages name the file ``path`` (default: ``key``).
 
         Raises:
             RevisionNotFoundError: no such revision, or it is a deletion.
             ConfigError: the store records no history (``keep_revisions=0``).
         """
-        return run_sync(self._op_restore(namespace, key, number, author), self)
+        return run_sync(self._op_restore(namespace, key, number, author, path or key), self)
 
     async def arestore(
-        self, namespace: Namespace, key: str, number: int, *, author: Author | None = None
+        self,
+        namespace: Namespace,
+        key: str,
+        number: int,
+        *,
+        author: Author | None = None,
+        path: str | None = None,
     ) -> Revision:
         """Async ``restore``."""
-        return await run_async(self._op_restore(namespace, key, number, author), self)
+        op = self._op_restore(namespace, key, number, author, path or key)
+        return await run_async(op, self)

@@ -123,7 +123,8 @@ def test_a_file_deleted_with_rm_comes_back_with_restore(mem):
     assert [r["op"] for r in revisions] == ["write", "delete"]
     refused = mem("restore", "notes.txt", "2")
     assert refused.exit_code == 1
-    assert "deletion" in one_error_line(refused.stderr)
+    line = one_error_line(refused.stderr)
+    assert "deletion" in line and "/memories/notes.txt" in line, line
     assert mem("restore", "notes.txt", "1").exit_code == 0
     assert mem("cat", "notes.txt").stdout == "remember the milk\n"
 
@@ -132,6 +133,10 @@ def test_an_unknown_revision_is_one_error_line_naming_the_revisions_there_are(me
     result = mem("diff", INSTRUCTIONS, "7")
     assert result.exit_code == 1
     assert "no revision 7: its revisions are 1, 2" in one_error_line(result.stderr)
+    restored = mem("restore", INSTRUCTIONS, "7")
+    line = one_error_line(restored.stderr)
+    assert restored.exit_code == 1 and "no revision 7" in line, line
+    assert INSTRUCTIONS in line, line
 
 
 def test_a_file_without_history_is_one_error_line_pointing_at_ls(mem):

@@ -175,6 +175,24 @@ def test_an_unknown_revision_is_refused_naming_the_ones_that_exist(store, call):
     assert store.file_get(NS, "/never.txt") is None
 
 
+def test_history_errors_name_the_file_as_the_caller_knows_it(store, call):
+    fs = files(store)
+    fs.write("/memories/notes.txt", "keep me\n")
+    fs.delete("/memories/notes.txt")
+    path = "/memories/notes.txt"
+    with pytest.raises(RevisionNotFoundError) as unknown:
+        call(store, "diff", NS, "/notes.txt", 9, path=path)
+    assert str(unknown.value).startswith(f"{path!r} has no revision 9: its revisions are 1, 2.")
+    with pytest.raises(RevisionNotFoundError) as deletion:
+        call(store, "restore", NS, "/notes.txt", 2, path=path)
+    assert f"Revision 2 of {path!r} is its deletion" in str(deletion.value)
+    with pytest.raises(RevisionNotFoundError, match=f"{path!r} has no revision 5"):
+        call(store, "restore", NS, "/notes.txt", 5, path=path)
+    fs.write("/memories/once.txt", "x")
+    with pytest.raises(RevisionNotFoundError, match="no revision 3: its only revision is 1"):
+        call(store, "diff", NS, "/once.txt", 3)
+
+
 def test_retention_keeps_only_the_newest_revisions_of_each_file(make, kind, call):
     store = make(kind, keep_revisions=3)
     fs = files(store)

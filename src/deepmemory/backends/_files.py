@@ -111,7 +111,7 @@ class FileOpsBackend(BaseBackend):
         try:
             return self._finish(run_sync(make(repo, ns, *args), repo), repo)
         except errors.InvalidPathError as exc:
-            return _failed(make.__name__, args, str(exc))
+            return _failed(make.__name__, args, self._refusal(exc))
 
     async def _async(self, make: Any, *args: Any) -> Any:
         repo, ns = self._repo()
@@ -130,7 +130,13 @@ class FileOpsBackend(BaseBackend):
                 value = stop.value
             return self._finish(value, repo)
         except errors.InvalidPathError as exc:
-            return _failed(make.__name__, args, str(exc))
+            return _failed(make.__name__, args, self._refusal(exc))
+
+    def _refusal(self, exc: errors.InvalidPathError) -> str:
+        """The message of a refused path, naming the agent's path, never a storage key."""
+        if isinstance(exc, errors.KeyRefusedError):
+            return exc.message(self._vpath(exc.key))
+        return str(exc)
 
     # -- mapping between search directories and the mount ------------------------------
 
@@ -180,7 +186,7 @@ class FileOpsBackend(BaseBackend):
             for key in keys:
                 yield Call("file_try_index", (ns, key))
 
-    def _missing(self, ns: Namespace, key: str, vpath: str, tool: str) -> Op[str]:
+    def _missing(self, ns: Namespace, key: str, vpath: str, tool: str | None) -> Op[str]:
         is_dir = yield Call("file_is_dir", (ns, key))
         return errors.is_directory(vpath, tool) if is_dir else errors.not_found(vpath)
 
@@ -464,7 +470,7 @@ class FileOpsBackend(BaseBackend):
                 results.append(UploadResult(vpath, error="Error: upload content must be bytes."))
                 continue
             if vpath == self.mount:
-                results.append(UploadResult(vpath, error=errors.is_directory(vpath, "upload")))
+                results.append(UploadResult(vpath, error=errors.is_directory(vpath)))
                 continue
             batch.append(
                 (self._key(vpath), file_from_bytes(bytes(data), created_at=now, modified_at=now))
@@ -493,7 +499,7 @@ class FileOpsBackend(BaseBackend):
             key = self._key(vpath)
             file: StoredFile | None = yield Call("file_get", (ns, key))
             if file is None:
-                error = yield from self._missing(ns, key, vpath, "download")
+                error = yield from self._missing(ns, key, vpath, None)
                 results.append(DownloadResult(vpath, error=error))
             else:
                 results.append(DownloadResult(vpath, file_to_bytes(file)))

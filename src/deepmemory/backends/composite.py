@@ -157,8 +157,8 @@ class CompositeBackend(BaseBackend):
     def _fan_out(
         backends: list[BaseBackend], call: Callable[[BaseBackend], R]
     ) -> list[tuple[BaseBackend, R]]:
-        if len(backends) == 1:
-            return [(backends[0], call(backends[0]))]
+        if len(backends) <= 1:  # no pool for none (nothing searches by meaning) or one
+            return [(b, call(b)) for b in backends]
         with ThreadPoolExecutor(max_workers=min(8, len(backends))) as pool:
             return list(zip(backends, pool.map(call, backends), strict=True))
 

@@ -19,11 +19,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from deepmemory import errors
 from deepmemory.backends import _scan
 from deepmemory.backends._files import FileOpsBackend
 from deepmemory.backends._text import file_from_bytes, file_to_bytes
 from deepmemory.backends.protocol import FileInfo, GrepMatch, Namespace, StoredFile
-from deepmemory.errors import InvalidPathError
+from deepmemory.errors import KeyRefusedError
 
 
 def _iso(timestamp: float) -> str:
@@ -59,10 +60,7 @@ class _DiskFiles:
     def _checked(self, key: str) -> str:
         host = self._host(key)
         if not self._inside(host):
-            raise InvalidPathError(
-                f"Error: {key!r} leads outside the allowed directory (through a symbolic "
-                "link), so it cannot be used."
-            )
+            raise KeyRefusedError(key, lambda path: errors.leads_outside(path, "used"))
         return host
 
     def _key_of(self, host: str) -> str:
@@ -109,9 +107,7 @@ class _DiskFiles:
         try:
             os.makedirs(folder, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise InvalidPathError(
-                f"Error: cannot write {key!r}: a part of its directory path is a file."
-            ) from None
+            raise KeyRefusedError(key, lambda path: errors.below_a_file(path, "write")) from None
         self._checked(self._key_of(folder))
         if expected_version is None:
             return self._replace(folder, host, file)
@@ -192,10 +188,7 @@ class _DiskFiles:
         # The directory holding the entry must be inside the root, even when the entry
         # itself is a symlink (removed as a link, never followed).
         if not self._inside(os.path.dirname(host)):
-            raise InvalidPathError(
-                f"Error: {key!r} leads outside the allowed directory (through a symbolic "
-                "link), so it cannot be deleted."
-            )
+            raise KeyRefusedError(key, lambda path: errors.leads_outside(path, "deleted"))
         if not os.path.islink(host):
             host = self._checked(key)
         if os.path.islink(host) or os.path.isfile(host):
@@ -229,8 +222,8 @@ class _DiskFiles:
             try:
                 os.makedirs(folder, exist_ok=True)
             except (FileExistsError, NotADirectoryError):
-                raise InvalidPathError(
-                    f"Error: cannot move to {new_key!r}: a part of its directory path is a file."
+                raise KeyRefusedError(
+                    new_key, lambda path: errors.below_a_file(path, "move to")
                 ) from None
             self._checked(self._key_of(folder))
             os.rename(host, target)

@@ -620,9 +620,18 @@ class SupportsHistory(Protocol):
         ...
 
     def restore(
-        self, namespace: Namespace, key: str, number: int, *, author: Author | None = None
+        self,
+        namespace: Namespace,
+        key: str,
+        number: int,
+        *,
+        author: Author | None = None,
+        path: str | None = None,
     ) -> Revision:
-        """Write revision ``number``'s content back as a new ``restore`` revision."""
+        """Write revision ``number``'s content back as a new ``restore`` revision.
+
+        Its messages name the file ``path`` (default: ``key``).
+        """
         ...
 
     def prune_history(self) -> int:
@@ -641,7 +650,13 @@ class SupportsHistory(Protocol):
         path: str | None = None,
     ) -> str: ...
     async def arestore(
-        self, namespace: Namespace, key: str, number: int, *, author: Author | None = None
+        self,
+        namespace: Namespace,
+        key: str,
+        number: int,
+        *,
+        author: Author | None = None,
+        path: str | None = None,
     ) -> Revision: ...
     async def aprune_history(self) -> int: ...
 

@@ -175,7 +175,9 @@ def restore(
     """
     with _memory_file(path, user, db) as file:
         author = Author(user=file.settings.user)
-        revision = file.store.restore(file.namespace, file.key, number, author=author)
+        revision = file.store.restore(
+            file.namespace, file.key, number, author=author, path=file.path
+        )
     if json_output:
         print_json(dataclasses.asdict(revision))
         return

@@ -73,6 +73,9 @@ Factory = Callable[[Any], BackendProtocol]
 # How deepagents' backends word a read past the end, and a file they cannot decode.
 _PAST_END = re.compile(r"offset (\d+) exceeds file length \((\d+) lines?\)")
 _BINARY_SIGNS = ("codec can't decode", "Cannot edit binary")
+# How they word an ambiguous edit, and an OS error naming host paths (never shown).
+_NOT_UNIQUE = re.compile(r"appears (\d+) times")
+_OS_ERROR = re.compile(r"(\[Errno \d+\] [^:'\"]+): '[^']*'(?: -> '[^']*')?")
 
 # Bare patterns that, in deepagents' glob language, list every file at any depth:
 # ``*`` every name not starting with a dot, ``.*`` the others.
@@ -165,7 +168,8 @@ class DeepAgentsBackend(BaseBackend):
     # -- paths and messages ---------------------------------------------------------------
 
     def _said(self, message: str, key: str, vpath: str) -> str:
-        """The wrapped backend's message, naming the path the model wrote."""
+        """The wrapped backend's message, naming the path the model wrote (no host path)."""
+        message = _OS_ERROR.sub(r"\1", message)
         if key == vpath:
             return message
         for quote in ("'", '"'):
@@ -305,6 +309,10 @@ class DeepAgentsBackend(BaseBackend):
         key = self._key(vpath)
         result = yield Call("write", (key, content))
         if result.error:
+            if "Is a directory" in result.error:
+                return WriteResult(vpath, error=errors.is_directory(vpath, "write_file"))
+            if "File exists" in result.error or "Not a directory" in result.error:
+                return WriteResult(vpath, error=errors.below_a_file(vpath, "write"))
             return WriteResult(vpath, error=self._said(result.error, key, vpath))
         return WriteResult(vpath)
 
@@ -319,6 +327,9 @@ class DeepAgentsBackend(BaseBackend):
         if result.error:
             if "String not found in file" in result.error:
                 return EditResult(vpath, error=errors.string_not_found(vpath, old_string))
+            several = _NOT_UNIQUE.search(result.error)
+            if several:
+                return EditResult(vpath, error=errors.string_not_unique(vpath, int(several[1])))
             message = yield from self._explained(result.error, key, vpath, "edit_file")
             return EditResult(vpath, error=message)
         return EditResult(vpath, int(result.occurrences or 0))
@@ -465,7 +476,7 @@ class DeepAgentsBackend(BaseBackend):
         if sent:
             answers = yield Call("upload_files", (sent,))
             for (i, key, vpath), answer in zip(where, answers, strict=True):
-                error = _code_message(answer.error, key, vpath, "upload", self)
+                error = _code_message(answer.error, key, vpath, "write", self)
                 results[i] = UploadResult(vpath, error=error)
         return [r for r in results if r is not None]
 
@@ -486,7 +497,7 @@ class DeepAgentsBackend(BaseBackend):
         if asked:
             answers = yield Call("download_files", (asked,))
             for (i, key, vpath), answer in zip(where, answers, strict=True):
-                error = _code_message(answer.error, key, vpath, "download", self)
+                error = _code_message(answer.error, key, vpath, "read", self)
                 content = None if error else answer.content
                 results[i] = DownloadResult(vpath, content, error)
         return [r for r in results if r is not None]
@@ -620,15 +631,15 @@ _RESULTS: dict[str, Any] = {
 
 
 def _code_message(
-    code: str | None, key: str, vpath: str, tool: str, backend: DeepAgentsBackend
+    code: str | None, key: str, vpath: str, verb: str, backend: DeepAgentsBackend
 ) -> str | None:
     """Our message for a deepagents upload/download error code (or its own text)."""
     if code is None:
         return None
     known = {
         "file_not_found": errors.not_found(vpath),
-        "is_directory": errors.is_directory(vpath, tool),
-        "permission_denied": f"Error: permission to {tool} {vpath!r} was denied.",
+        "is_directory": errors.is_directory(vpath),
+        "permission_denied": f"Error: permission to {verb} {vpath!r} was denied.",
         "invalid_path": f"Error: {vpath!r} is not a path the storage behind it accepts.",
     }
     return known.get(code) or backend._said(code, key, vpath)
