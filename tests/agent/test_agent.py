@@ -529,7 +529,7 @@ def test_messages_count_one_thing_in_the_singular():
     from deepmemory import errors
     from deepmemory.backends.protocol import DeleteResult
     from deepmemory.middleware.approval import deletion
-    from deepmemory.middleware.filesystem import render_delete
+    from deepmemory.middleware.rendering import render_delete
 
     assert "which has 1 line." in errors.offset_past_end("/a.md", 5, 1)
     assert "which has 3 lines." in errors.offset_past_end("/a.md", 5, 3)

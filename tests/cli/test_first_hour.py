@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +108,50 @@ def test_usage_errors_are_one_line_with_exit_code_2(home, args, says):
     assert result.returncode == 2
     line = one_error_line(result.stderr)
     assert says in line and line.endswith("-h`.") and "╭" not in result.stderr
+
+
+LOADED = """
+import json, sys
+from deepmemory.cli import main
+sys.argv = ["deepmemory", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit:
+    pass
+print("\\nLOADED " + json.dumps(sorted(sys.modules)))
+"""
+AGENT_STACK = ("langchain", "langchain.agents", "deepmemory.agent", "openai", "psycopg")
+
+
+def modules_loaded_by(*args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        check=False,
+    )
+    last = done.stdout.rstrip().rsplit("\n", 1)[-1]
+    assert last.startswith("LOADED "), (done.stdout, done.stderr)
+    return set(json.loads(last.removeprefix("LOADED ")))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--help",), ("--version",), ("memory", "ls"), ("memory", "cat", "p.txt"), ("threads", "ls")],
+)
+def test_commands_that_run_no_agent_do_not_import_the_agent_stack(home, db, monkeypatch, args):
+    """Start-up cost (bench/bench_startup.py measures it): LangChain's agents take ~1.8 s."""
+    monkeypatch.setenv("DEEPMEMORY_DB", str(db))
+    assert invoke("memory", "write", "p.txt", "tea\n").exit_code == 0
+    loaded = modules_loaded_by(*args)
+    assert "deepmemory.cli" in loaded
+    assert not loaded & set(AGENT_STACK), sorted(loaded & set(AGENT_STACK))
+    if args[0].startswith("--"):  # not even LangChain's core or LangGraph
+        assert not {m for m in loaded if m.startswith(("langchain", "langgraph"))}
+
+
+def test_chat_imports_the_agent_stack_when_it_runs_a_turn(model_env, db):
+    loaded = modules_loaded_by("run", "Hi", "--db", str(db))
+    assert {"langchain.agents", "deepmemory.agent"} <= loaded

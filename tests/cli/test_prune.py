@@ -320,7 +320,7 @@ class RecordingSweeper(Sweeper):
 def sweepers(monkeypatch) -> Iterator[list[RecordingSweeper]]:
     made: list[RecordingSweeper] = []
     monkeypatch.setattr(RecordingSweeper, "made", made)
-    monkeypatch.setattr(chat_module, "Sweeper", RecordingSweeper)
+    monkeypatch.setattr("deepmemory.pruning.Sweeper", RecordingSweeper)
     yield made
 
 

@@ -295,7 +295,7 @@ def test_grep_reads_at_most_one_match_more_than_it_answers(store, monkeypatch):
     a grep never reads or sends every match of a large memory; the result says there
     were more, and so does the tool."""
     from deepmemory.backends import StoreBackend, _match
-    from deepmemory.middleware.filesystem import render_grep
+    from deepmemory.middleware.rendering import render_grep
 
     monkeypatch.setattr(_match, "MAX_GREP_MATCHES", 5)
     for k in range(20):

@@ -26,16 +26,16 @@ import binascii
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from langgraph.store.base import BaseStore
+from typing import TYPE_CHECKING, Any
 
 from deepmemory import paths
 from deepmemory.backends._text import file_from_bytes, file_to_bytes
 from deepmemory.backends.protocol import Namespace, StoredFile, SupportsFileQueries
-from deepmemory.backends.store import iter_namespace_files, validate_namespace
 from deepmemory.cli._config import MEMORY_PREFIX
 from deepmemory.errors import DeepMemoryError, InvalidPathError
+
+if TYPE_CHECKING:  # the stores import LangGraph; `deepmemory --help` must not
+    from langgraph.store.base import BaseStore
 
 FIELDS = ("namespace", "path", "encoding", "content", "created_at", "modified_at")
 _ALL = 2**31  # list_namespaces pages; a limit this large is "all of them"
@@ -86,6 +86,8 @@ class ArchivedFile:
         if not isinstance(namespace, list) or not all(isinstance(p, str) for p in namespace):
             raise bad("has a namespace that is not a list of strings")
         try:
+            from deepmemory.backends.store import validate_namespace
+
             ns = validate_namespace(namespace)
         except DeepMemoryError as exc:
             raise bad(f"has an unusable namespace ({exc})") from None
@@ -134,6 +136,8 @@ def export_files(store: BaseStore, namespaces: Sequence[Namespace]) -> Iterator[
     """
     for ns in sorted(namespaces):
         if not isinstance(store, SupportsFileQueries):
+            from deepmemory.backends.store import iter_namespace_files
+
             for key, file in sorted(iter_namespace_files(store, ns), key=lambda kv: kv[0]):
                 yield ArchivedFile(ns, key, portable(file))
             continue

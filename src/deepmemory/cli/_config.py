@@ -47,18 +47,19 @@ from __future__ import annotations
 import getpass
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from langchain_core.language_models import BaseChatModel
 
-from deepmemory.agent import DEFAULT_MODELS, resolve_model
-from deepmemory.backends.store import validate_namespace
 from deepmemory.errors import ConfigError
-from deepmemory.pruning import PrunePolicy
+
+if TYPE_CHECKING:  # imported where used: the agent stack costs a second at start-up
+    from langchain_core.language_models import BaseChatModel
+
+    from deepmemory.pruning import PrunePolicy
 
 CONFIG_ENV = "DEEPMEMORY_CONFIG"
 STRING_KEYS = ("model", "base_url", "db", "user", "embed")
@@ -172,7 +173,8 @@ class Settings:
     user: str
     model: str | None
     base_url: str | None
-    policy: PrunePolicy = PrunePolicy()  # what the user's memory forgets; empty: nothing
+    # What the user's memory forgets; empty: nothing.
+    policy: PrunePolicy = field(default_factory=lambda: _policy())
     embed: str | None = None  # the embedding model ("provider:model"); None: no recall
     embed_dims: int | None = None
 
@@ -367,6 +369,12 @@ def _prune_setting(
     return None
 
 
+def _policy(**limits: Any) -> PrunePolicy:
+    from deepmemory.pruning import PrunePolicy
+
+    return PrunePolicy(**limits)
+
+
 def prune_policy(
     config: dict[str, Any],
     path: Path,
@@ -383,7 +391,7 @@ def prune_policy(
     ttl = _prune_setting("ttl_days", ttl_days, config, path)
     files = _prune_setting("max_files", max_files, config, path)
     size = _prune_setting("max_bytes", max_bytes, config, path)
-    return PrunePolicy(
+    return _policy(
         ttl=None if ttl is None else timedelta(days=_days(*ttl)),
         max_files=None if files is None else _count(*files),
         max_bytes=None if size is None else _count(*size),
@@ -411,6 +419,8 @@ def check_user(user: str) -> str:
     Raises:
         ConfigError: it is empty or holds a character that could widen the namespace.
     """
+    from deepmemory.backends.store import validate_namespace
+
     try:
         validate_namespace((MEMORY_PREFIX, user))
     except ConfigError:
@@ -461,6 +471,8 @@ def model_name(settings: Settings) -> str:
     Raises:
         ConfigError: none is configured and no provider's API key is set.
     """
+    from deepmemory.agent import DEFAULT_MODELS
+
     name = settings.model or next(
         (m for key, m in DEFAULT_MODELS.items() if os.environ.get(key)), None
     )
@@ -480,6 +492,8 @@ def chat_model(settings: Settings) -> BaseChatModel:
         ConfigError: no model is configured, its package is missing, or it cannot be
             created (for example its API key is not set).
     """
+    from deepmemory.agent import resolve_model
+
     name = model_name(settings)
     if not settings.base_url:
         return resolve_model(name)

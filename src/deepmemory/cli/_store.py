@@ -19,21 +19,23 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from langgraph.store.base import IndexConfig
-
-from deepmemory.backends import CompositeBackend, LimitsBackend, StateBackend, StoreBackend
 from deepmemory.cli._config import Settings
 from deepmemory.cli._terminal import note_if_done
 from deepmemory.errors import ConfigError
-from deepmemory.stores import PostgresStore, SQLiteStore
+
+if TYPE_CHECKING:  # imported where used, so that `deepmemory --help` stays cheap
+    from langgraph.store.base import IndexConfig
+
+    from deepmemory.backends import CompositeBackend, StoreBackend
+    from deepmemory.stores import PostgresStore, SQLiteStore
 
 MEMORY_MOUNT = "/memories"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
-Store = SQLiteStore | PostgresStore
+Store: TypeAlias = "SQLiteStore | PostgresStore"
 
 
 def is_postgres(db: str) -> bool:
@@ -79,12 +81,16 @@ def open_store(
     check_db(db)
     config = cast("IndexConfig | None", index)
     file = Path(db)
-    if is_postgres(db) or file.exists():
-        with (
-            PostgresStore(connection_string=db, index=config)
-            if is_postgres(db)
-            else SQLiteStore(db, index=config)
-        ) as store:
+    if is_postgres(db):
+        from deepmemory.stores import PostgresStore
+
+        with PostgresStore(connection_string=db, index=config) as postgres:
+            yield postgres
+        return
+    from deepmemory.stores import SQLiteStore
+
+    if file.exists():
+        with SQLiteStore(db, index=config) as store:
             yield store
         return
     if not writes:
@@ -114,6 +120,8 @@ def open_store(
 
 
 def _user_memory(store: Store, settings: Settings) -> StoreBackend:
+    from deepmemory.backends import StoreBackend
+
     return StoreBackend(store=store, namespace=settings.namespace, prune=settings.policy)
 
 
@@ -128,6 +136,8 @@ def agent_backend(store: Store, settings: Settings) -> CompositeBackend:
     The model's writes to memory are held to ``LimitsBackend``'s defaults (1 MiB a
     file, 100 MiB in all); ``deepmemory memory write`` and ``import`` are not.
     """
+    from deepmemory.backends import CompositeBackend, LimitsBackend, StateBackend
+
     memory = LimitsBackend(_user_memory(store, settings))
     return CompositeBackend(default=StateBackend(), routes={MEMORY_MOUNT + "/": memory})
 

@@ -22,15 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
-import psycopg
 import typer
-from langchain_core.exceptions import (
-    ModelAuthenticationError,
-    ModelConnectionError,
-    ModelError,
-    ModelNotFoundError,
-    ModelTimeoutError,
-)
 from rich.console import Console
 
 from deepmemory.errors import ConfigError, DeepMemoryError
@@ -119,12 +111,15 @@ def _model_detail(exc: BaseException) -> str:
     return one_line(detail).rstrip(".")
 
 
-def describe(exc: BaseException) -> tuple[str, int]:
-    """The one-line message and exit code for an exception."""
-    if isinstance(exc, CommandError):
-        return str(exc), exc.code
-    if isinstance(exc, ConfigError):
-        return str(exc), EXIT_USAGE
+def _describe_model_error(exc: BaseException) -> tuple[str, int] | None:
+    from langchain_core.exceptions import (
+        ModelAuthenticationError,
+        ModelConnectionError,
+        ModelError,
+        ModelNotFoundError,
+        ModelTimeoutError,
+    )
+
     if isinstance(exc, ModelAuthenticationError):
         return (
             f"The model server rejected the API key ({_model_detail(exc)}). Set a valid key "
@@ -145,7 +140,21 @@ def describe(exc: BaseException) -> tuple[str, int]:
         )
     if isinstance(exc, ModelError):
         return f"The model request failed: {_model_detail(exc)}", EXIT_FAILED
-    if isinstance(exc, psycopg.OperationalError):
+    return None
+
+
+def describe(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for an exception."""
+    if isinstance(exc, CommandError):
+        return str(exc), exc.code
+    if isinstance(exc, ConfigError):
+        return str(exc), EXIT_USAGE
+    if "langchain_core" in sys.modules:  # a model's error needs a model, loaded by then
+        model_error = _describe_model_error(exc)
+        if model_error is not None:
+            return model_error
+    psycopg = sys.modules.get("psycopg")  # imported by then if PostgreSQL was used
+    if psycopg is not None and isinstance(exc, psycopg.OperationalError):
         return f"Cannot use the PostgreSQL database given by --db: {exc}", EXIT_FAILED
     if isinstance(exc, sqlite3.Error):
         return f"SQLite database error: {exc}. Check --db / DEEPMEMORY_DB.", EXIT_FAILED

@@ -8,9 +8,10 @@ A tool call is one line, its name and its main argument (``→ write_file
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+if TYPE_CHECKING:  # imported where used: `deepmemory --help` must not load LangChain
+    from langchain_core.messages import BaseMessage
 
 # The argument that says what a call is about, by tool; others show their first argument.
 _MAIN_ARGUMENT = {
@@ -52,6 +53,8 @@ def tool_call_line(name: str, args: dict[str, Any]) -> str:
 
 def message_record(message: BaseMessage) -> dict[str, Any]:
     """A message as JSON for programs: role, content, tool calls or the tool's name."""
+    from langchain_core.messages import AIMessage, ToolMessage
+
     record: dict[str, Any] = {"role": ROLES.get(message.type, message.type)}
     record["content"] = message.text
     if isinstance(message, AIMessage) and message.tool_calls:
@@ -63,11 +66,15 @@ def message_record(message: BaseMessage) -> dict[str, Any]:
 
 def first_human_text(messages: list[BaseMessage]) -> str:
     """The conversation's first user message ('' if none)."""
+    from langchain_core.messages import HumanMessage
+
     return next((m.text for m in messages if isinstance(m, HumanMessage)), "")
 
 
 def last_text(messages: list[BaseMessage]) -> str:
     """The latest user or assistant message that has text ('' if none)."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
     for message in reversed(messages):
         if isinstance(message, HumanMessage | AIMessage) and message.text:
             return message.text

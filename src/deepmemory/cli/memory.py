@@ -24,12 +24,10 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.syntax import Syntax
 
-from deepmemory.backends import StoreBackend, WriteResult
 from deepmemory.backends._text import human_size
 from deepmemory.cli import _archive
 from deepmemory.cli import history as _history
@@ -64,7 +62,7 @@ from deepmemory.cli._terminal import (
     reports_errors,
     styled,
 )
-from deepmemory.middleware.filesystem import (
+from deepmemory.middleware.rendering import (
     render_delete,
     render_edit,
     render_glob,
@@ -74,7 +72,10 @@ from deepmemory.middleware.filesystem import (
     render_recall,
     render_write,
 )
-from deepmemory.pruning import PruneReport, prune_namespace
+
+if TYPE_CHECKING:  # imported where used, so that `deepmemory --help` stays cheap
+    from deepmemory.backends import StoreBackend
+    from deepmemory.pruning import PruneReport
 
 memory_app = typer.Typer(name="memory", no_args_is_help=True)
 
@@ -211,6 +212,8 @@ def cat(path: PathArgument, user: UserOption = None, db: DbOption = None) -> Non
             f"{result.path!r} is binary ({len(data)} bytes); redirect it to a file: "
             f"deepmemory memory cat {result.path} > FILE"
         )
+    from rich.syntax import Syntax
+
     lexer = Syntax.guess_lexer(PurePosixPath(result.path).name, text)
     numbered = text.removesuffix("\n")  # a final newline ends the last line, starts none
     syntax = Syntax(numbered, lexer, line_numbers=True, word_wrap=True, background_color="default")
@@ -283,6 +286,8 @@ def write(
     with _memory(user, db, writes=True) as backend:
         (result,) = backend.upload_files([(vpath, data)])
     _check(result.error)
+    from deepmemory.backends import WriteResult
+
     typer.echo(render_write(WriteResult(result.path)))
 
 
@@ -623,6 +628,8 @@ def prune(
         )
     with open_store(settings.db) as store:
         namespaces = _archive.memory_namespaces(store, check_user(user) if user else None)
+        from deepmemory.pruning import prune_namespace
+
         reports = [prune_namespace(store, ns, policy, dry_run=dry_run) for ns in namespaces]
     if json_output:
         print_json([_report_record(report) for report in reports])

@@ -10,12 +10,9 @@ which is fine for the conversations of a person, not for a server's millions.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
-from rich.table import Column, Table
 
 from deepmemory.cli._config import DbOption, JsonOption, resolve
 from deepmemory.cli._store import open_store
@@ -27,6 +24,10 @@ from deepmemory.cli._transcript import (
     shorten,
     tool_call_line,
 )
+
+if TYPE_CHECKING:  # imported where used: `deepmemory --help` must not load LangChain
+    from langchain_core.messages import BaseMessage
+    from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
 threads_app = typer.Typer(name="threads", no_args_is_help=True)
 
@@ -148,6 +149,8 @@ def ls(
         typer.echo("No conversations yet: start one with `deepmemory chat`.")
         return
     if is_tty(typer.get_text_stream("stdout")):
+        from rich.table import Column, Table
+
         # The whole id, never cut: it is what --thread and `threads show` take.
         thread = Column("thread", no_wrap=True, min_width=36)
         table = Table(thread, "updated (UTC)", "user", "messages", "started with", "last")
@@ -170,6 +173,8 @@ def ls(
 
 
 def _show_message(message: BaseMessage) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
     if isinstance(message, HumanMessage):
         styled(typer.style("you> ", fg="cyan", bold=True) + message.text)
     elif isinstance(message, AIMessage):

@@ -54,6 +54,9 @@ from deepmemory.middleware.filesystem import (
     MEMORY_MAP_TOKENS,
     MEMORY_PROMPT,
     build_file_tools,
+)
+from deepmemory.middleware.memory_map import abuild_map
+from deepmemory.middleware.rendering import (
     render_delete,
     render_edit,
     render_glob,
@@ -62,7 +65,6 @@ from deepmemory.middleware.filesystem import (
     render_read,
     render_write,
 )
-from deepmemory.middleware.memory_map import abuild_map
 
 logger = logging.getLogger("deepmemory")
 

@@ -1,7 +1,14 @@
-"""Middleware that gives an agent its file tools and subagents."""
+"""Middleware that gives an agent its file tools and subagents (imported on first use)."""
 
-from deepmemory.middleware.filesystem import FilesystemMiddleware, FilesystemState
-from deepmemory.middleware.subagents import CompiledSubAgent, SubAgent, SubAgentMiddleware
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from deepmemory._lazy import exports
+
+if TYPE_CHECKING:
+    from deepmemory.middleware.filesystem import FilesystemMiddleware, FilesystemState
+    from deepmemory.middleware.subagents import CompiledSubAgent, SubAgent, SubAgentMiddleware
 
 __all__ = [
     "CompiledSubAgent",
@@ -10,3 +17,14 @@ __all__ = [
     "SubAgent",
     "SubAgentMiddleware",
 ]
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "CompiledSubAgent": "deepmemory.middleware.subagents",
+        "FilesystemMiddleware": "deepmemory.middleware.filesystem",
+        "FilesystemState": "deepmemory.middleware.filesystem",
+        "SubAgent": "deepmemory.middleware.subagents",
+        "SubAgentMiddleware": "deepmemory.middleware.subagents",
+    },
+)

@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import sql
+if TYPE_CHECKING:  # imported where used: a SQLite user never loads psycopg
+    import psycopg
+    from psycopg import sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,11 +517,15 @@ def _has_trigrams(conn: psycopg.Connection[Any]) -> bool:
 
 def postgres_search_path(schema: str) -> sql.Composed:
     """``SET search_path`` for a deepmemory schema (``public`` stays reachable for pg_trgm)."""
+    from psycopg import sql
+
     return sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
 
 
 def applied_postgres(conn: psycopg.Connection[Any], *, schema: str) -> list[str]:
     """Names of the migrations recorded in a PostgreSQL schema, oldest first."""
+    from psycopg import sql
+
     table = sql.Identifier(schema, "deepmemory_migrations")
     exists = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".deepmemory_migrations',)
@@ -539,6 +544,8 @@ def migrate_postgres(
     ``conn`` must be in autocommit mode; its ``search_path`` is left pointing at
     ``schema``.
     """
+    from psycopg import sql
+
     wanted = _pending(until)
     if {m.name for m in wanted} <= set(applied_postgres(conn, schema=schema)):
         conn.execute(postgres_search_path(schema))
