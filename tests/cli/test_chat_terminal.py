@@ -70,6 +70,11 @@ def test_chat_streams_two_turns_survives_ctrl_c_in_a_slow_reply_and_resumes_afte
     child.expect_exact(RECALL)
     child.expect_exact("Prefers metric units")
     child.expect_exact(PROMPT)
+    # The interrupted reply stayed in the thread, marked: the model saw it cut short.
+    sent = model_env.chat_requests[-1].messages
+    kept = [text_of(m) for m in sent if m["role"] == "assistant" and "upon a time" in text_of(m)]
+    assert len(kept) == 1 and kept[0].endswith("[interrupted by the user]"), kept
+    assert "The end." not in kept[0]
     child.sendeof()
     assert finish(child) == 0
 
@@ -85,6 +90,18 @@ def test_chat_streams_two_turns_survives_ctrl_c_in_a_slow_reply_and_resumes_afte
     child.sendintr()  # at the prompt: a first Ctrl-C only explains ...
     child.expect_exact("Ctrl-C again")
     child.sendintr()  # ... a second one quits
+    assert finish(child) == 0
+
+
+def test_chat_says_it_is_waiting_until_the_models_first_token_then_erases_that(model_env, db):
+    model_env.first_token_delay_s = 1.5
+    child = spawn_chat("--db", db)
+    child.expect_exact(PROMPT)
+    child.sendline("Hi")
+    child.expect_exact("(waiting for the model…)")
+    child.expect_exact("Hello! Hi")
+    assert "\r\x1b[K" in child.before, [child.before]  # the line is erased for the reply
+    child.sendline("/exit")
     assert finish(child) == 0
 
 

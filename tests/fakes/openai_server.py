@@ -223,6 +223,7 @@ class FakeOpenAIServer:
         max_requests: a bound on chat requests; past it every request fails with a
             500 that the client is told not to retry (so a looping agent stops).
         chunk_delay_s: pause between SSE events.
+        first_token_delay_s: pause before a chat completion's answer (the model thinking).
     """
 
     def __init__(
@@ -233,12 +234,14 @@ class FakeOpenAIServer:
         model_ids: Sequence[str] = ("gpt-4.1",),
         max_requests: int = 100,
         chunk_delay_s: float = 0.0,
+        first_token_delay_s: float = 0.0,
     ) -> None:
         self.policy: Policy = policy or (lambda messages, tools: "OK")
         self.api_key = api_key
         self.model_ids = list(model_ids)
         self.max_requests = max_requests
         self.chunk_delay_s = chunk_delay_s
+        self.first_token_delay_s = first_token_delay_s
         self.requests: list[RecordedRequest] = []
         self.policy_errors: list[BaseException] = []  # exceptions raised by the policy
         self.server_errors: list[BaseException] = []  # bugs in this fake, seen by handlers
@@ -501,6 +504,8 @@ class FakeOpenAIServer:
             )
             return
 
+        if self.first_token_delay_s:
+            time.sleep(self.first_token_delay_s)
         model = str(body.get("model") or "gpt-4.1")
         completion_id = f"chatcmpl-fake{next(self._ids)}"
         usage = _usage(messages, tools, content, calls)

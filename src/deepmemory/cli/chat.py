@@ -6,8 +6,10 @@ resumes after a restart (``--thread``) and memories reach every later conversati
 
 A turn runs on ``agent.astream(..., stream_mode=["messages", "updates"])`` on the
 process's one ``asyncio.Runner`` (:func:`event_loop`): "messages" gives the reply token by token, "updates"
-the finished model messages and so the tool calls. Ctrl-C makes the runner cancel the
-turn's task, which closes the HTTP stream at once; the agent's
+the finished model messages and so the tool calls. On a terminal, ``chat`` says it is
+waiting for the model until the model's first output. Ctrl-C makes the runner cancel
+the turn's task, which closes the HTTP stream at once; the reply streamed so far is
+kept in the thread, marked as interrupted (:func:`keep_interrupted`), and the agent's
 ``UnansweredToolCallsMiddleware`` answers the tool calls left open when the next turn
 starts, so the thread stays valid.
 
@@ -28,14 +30,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.runnables import RunnableConfig
 
-from deepmemory.agent import DeepAgent, create_deep_agent
 from deepmemory.cli._config import (
     BaseUrlOption,
     DbOption,
@@ -62,11 +60,20 @@ from deepmemory.cli._terminal import (
 )
 from deepmemory.cli._transcript import last_text, shorten, tool_call_line
 from deepmemory.cli.threads import find_thread
-from deepmemory.pruning import Sweeper
+
+if TYPE_CHECKING:  # the agent stack is imported when a turn runs, not at start-up
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import RunnableConfig
+
+    from deepmemory.agent import DeepAgent
+    from deepmemory.pruning import Sweeper
 
 SYSTEM_PROMPT = "You are talking with the user {user!r} in a terminal. Answer in plain text."
 HELP = "Commands: /thread (show its id), /exit (or Ctrl-D). Ctrl-C interrupts a reply."
 EXIT_COMMANDS = ("/exit", "/quit", "/q")
+WAITING = "(waiting for the model…)"
+ERASE_LINE = "\r\x1b[K"
+INTERRUPTED = "[interrupted by the user]"
 SWEEP_EVERY = timedelta(minutes=10)
 
 
@@ -76,6 +83,7 @@ class TurnResult:
 
     reply: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    unfinished: str = ""  # the model's reply streamed so far, until the model finishes it
 
 
 class Printer:
@@ -86,15 +94,26 @@ class Printer:
         quiet: print nothing (``run --json``).
     """
 
-    def __init__(self, *, tools_to_stderr: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self, *, tools_to_stderr: bool = False, quiet: bool = False, waiting: bool = False
+    ) -> None:
         self.tools_to_stderr = tools_to_stderr
         self.quiet = quiet
+        self.show_waiting = waiting and not quiet
+        self.waiting_shown = False  # WAITING is on the screen, to be erased
         self.mid_line = False  # the reply's last piece did not end its line
+
+    def waiting(self) -> None:
+        """Say that the model is being waited for, until its next output (``chat`` only)."""
+        if self.show_waiting and not self.waiting_shown and not self.mid_line:
+            typer.echo(typer.style(WAITING, dim=True), nl=False, color=colour())
+            self.waiting_shown = True
 
     def text(self, piece: str) -> None:
         """One piece of the reply, as it arrives."""
         if self.quiet or not piece:
             return
+        self._unwait()
         typer.echo(piece, nl=False)
         self.mid_line = not piece.endswith("\n")
 
@@ -107,9 +126,15 @@ class Printer:
 
     def end_line(self) -> None:
         """Finish the reply's current line, if any."""
+        self._unwait()
         if self.mid_line:
             typer.echo("")
             self.mid_line = False
+
+    def _unwait(self) -> None:
+        if self.waiting_shown:
+            typer.echo(ERASE_LINE, nl=False, color=True)  # to the line's start, cleared
+            self.waiting_shown = False
 
 
 @functools.cache
@@ -131,36 +156,65 @@ def _top_level_model(metadata: dict[str, Any]) -> bool:
 
 
 async def stream_turn(
-    agent: DeepAgent, prompt: str, config: RunnableConfig, printer: Printer
+    agent: DeepAgent,
+    prompt: str,
+    config: RunnableConfig,
+    printer: Printer,
+    result: TurnResult | None = None,
 ) -> TurnResult:
-    """Run one turn, showing it through ``printer``; return the reply and tool calls."""
-    result = TurnResult()
+    """Run one turn, showing it through ``printer``; return the reply and tool calls.
+
+    ``result``, if given, is filled as the turn goes, so a caller whose turn is
+    interrupted still has what the model had said (``TurnResult.unfinished``).
+    """
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    result = TurnResult() if result is None else result
     stream = agent.astream(
         {"messages": [HumanMessage(prompt)]}, config, stream_mode=["messages", "updates"]
     )
+    printer.waiting()
     async for mode, payload in stream:
         if mode == "messages":
             chunk, metadata = payload
             # Streaming models send chunks; others their whole message once (an AIMessage).
             if isinstance(chunk, AIMessage) and _top_level_model(metadata):
                 printer.text(chunk.text)
+                result.unfinished += chunk.text
             continue
         # Only the model node's own messages: middleware (summarization) re-emits history.
         update = payload.get("model") if isinstance(payload, dict) else None
         for message in (update or {}).get("messages", []):
             if not isinstance(message, AIMessage):
                 continue
+            result.unfinished = ""  # the model finished it: the thread has it
             for call in message.tool_calls:
                 result.tool_calls.append({"name": call["name"], "args": call["args"]})
                 printer.tool_call(call["name"], call["args"])
-            if not message.tool_calls:
+            if message.tool_calls:
+                printer.waiting()  # the tools run, then the model is asked again
+            else:
                 result.reply = message.text
     printer.end_line()
     return result
 
 
+async def keep_interrupted(agent: DeepAgent, config: RunnableConfig, text: str) -> None:
+    """Keep a reply cut short in the thread, marked, as if the model had ended it there.
+
+    The conversation then reads as it happened (``threads show``, a resumed chat), and
+    the model's next call knows its last answer did not reach its end.
+    """
+    from langchain_core.messages import AIMessage
+
+    reply = AIMessage(f"{text.rstrip()}\n\n{INTERRUPTED}", response_metadata={"interrupted": True})
+    await agent.aupdate_state(config, {"messages": [reply]}, as_node="model")
+
+
 def build_agent(model: BaseChatModel, store: Store, settings: Settings) -> DeepAgent:
     """The deep agent of the command: the user's memory under /memories/, threads kept."""
+    from deepmemory.agent import create_deep_agent
+
     return create_deep_agent(
         model=model,
         store=store,
@@ -177,11 +231,15 @@ def thread_config(thread_id: str, settings: Settings) -> RunnableConfig:
 def _run_turn(
     runner: asyncio.Runner, agent: DeepAgent, prompt: str, config: RunnableConfig, printer: Printer
 ) -> TurnResult:
-    """One turn; after Ctrl-C the next turn repairs the calls this one left open."""
+    """One turn. After Ctrl-C the reply so far is kept in the thread, marked as
+    interrupted, and the next turn answers the tool calls this one left open."""
+    result = TurnResult()
     try:
-        return runner.run(stream_turn(agent, prompt, config, printer))
+        return runner.run(stream_turn(agent, prompt, config, printer, result))
     except KeyboardInterrupt:
         printer.end_line()
+        if result.unfinished.strip():
+            runner.run(keep_interrupted(agent, config, result.unfinished))
         raise
 
 
@@ -191,6 +249,8 @@ def sweeping(store: Store, settings: Settings) -> Iterator[Sweeper | None]:
     if settings.policy.is_empty:
         yield None
         return
+    from deepmemory.pruning import Sweeper
+
     sweeper = Sweeper(store, settings.policy, namespaces=[settings.namespace], every=SWEEP_EVERY)
     with sweeper:  # stopped (after the prune in progress) before the store closes
         yield sweeper
@@ -218,7 +278,7 @@ def _greet(agent: DeepAgent, settings: Settings, thread_id: str, resumed: bool) 
 
 def _session(runner: asyncio.Runner, agent: DeepAgent, settings: Settings, thread_id: str) -> None:
     config = thread_config(thread_id, settings)
-    printer = Printer()
+    printer = Printer(waiting=is_tty(sys.stdout))
     prompt = _prompt_text()
     armed = False  # the last thing that happened was a Ctrl-C: another one quits
     while True:
