@@ -748,6 +748,47 @@ MUTANTS: list[Mutant] = [
             "test_an_expired_directory_neither_blocks_a_file_of_its_name_nor_lists",
         ),
     ),
+    Mutant(
+        "first hour: memory commands import the agent stack",
+        "src/deepmemory/cli/memory.py",
+        "import typer\n",
+        "import typer\nimport deepmemory.agent  # noqa: F401\n",
+        (
+            "tests/cli/test_first_hour.py::"
+            "test_commands_that_run_no_agent_do_not_import_the_agent_stack",
+        ),
+    ),
+    Mutant(
+        "chat: a reply interrupted with Ctrl-C is not kept in the thread",
+        "src/deepmemory/cli/chat.py",
+        "        if result.unfinished.strip():",
+        "        if False:",
+        (
+            "tests/cli/test_chat_turns.py::"
+            "test_a_reply_interrupted_with_ctrl_c_is_kept_in_the_thread_marked_and_seen_next_turn",
+        ),
+    ),
+    Mutant(
+        "chat: no sign of waiting before the model's first output",
+        "src/deepmemory/cli/chat.py",
+        "    printer.waiting()\n    async for mode",
+        "    async for mode",
+        (
+            "tests/cli/test_chat_turns.py::test_chat_says_it_waits_for_the_model_until_its_first_output",
+        ),
+    ),
+    Mutant(
+        "postgres: a schema made by an administrator is created again",
+        "src/deepmemory/stores/migrations.py",
+        "            if not _schema_exists(conn, schema):\n"
+        '                conn.execute(sql.SQL("CREATE SCHEMA {}")',
+        "            if True:\n"
+        '                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")',
+        (
+            "tests/stores/test_migrations.py::"
+            "test_a_user_without_create_on_the_database_uses_the_schema_an_administrator_made",
+        ),
+    ),
 ]
 
 

@@ -188,9 +188,7 @@ def test_chat_says_it_waits_for_the_model_until_its_first_output(tmp_path, store
     config = thread_config("t1", settings(tmp_path))
     asyncio.run(stream_turn(agent, "what do you know?", config, Printer(waiting=True)))
     shown = capsys.readouterr().out
-    assert shown == (
-        f"{WAITING}{ERASE_LINE}  → ls /memories\n{WAITING}{ERASE_LINE}Nothing yet.\n"
-    )
+    assert shown == (f"{WAITING}{ERASE_LINE}  → ls /memories\n{WAITING}{ERASE_LINE}Nothing yet.\n")
 
     asyncio.run(stream_turn(agent, "and now?", config, Printer()))  # run, or not a terminal
     assert WAITING not in capsys.readouterr().out

@@ -8,7 +8,10 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
+from deepmemory.errors import ConfigError
 from deepmemory.stores import MIGRATIONS, PostgresStore, SQLiteStore
 from deepmemory.stores.migrations import (
     applied_postgres,
@@ -170,3 +173,52 @@ def test_a_server_without_pg_trgm_gets_every_table_and_a_grep_without_its_index(
             (store.schema,),
         ).fetchone()
     assert found == (0,)
+
+
+@pytest.fixture
+def app_role(pg_url):
+    """A login role with no privilege on the database (as an application's user is)."""
+    role = f"deepmemory_app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        try:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            pytest.skip(f"the test user may not create roles: {exc}")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    yield role
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.mark.postgres
+def test_a_user_without_create_on_the_database_uses_the_schema_an_administrator_made(
+    pg_url, fresh_schema, app_role
+):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                sql.Identifier(fresh_schema), sql.Identifier(app_role)
+            )
+        )
+    as_app = make_conninfo(pg_url, user=app_role)
+    with PostgresStore(as_app, schema=fresh_schema) as store:
+        store.put(("a",), "/k.md", {"content": "needle\n", "encoding": "utf-8"})
+        assert [m.path for m in store.file_grep(("a",), "/", "needle", None)] == ["/k.md"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert applied_postgres(conn, schema=fresh_schema) == ALL
+
+
+@pytest.mark.postgres
+def test_a_user_who_may_not_create_the_schema_is_told_what_to_grant_or_run(
+    pg_url, fresh_schema, app_role
+):
+    store = PostgresStore(make_conninfo(pg_url, user=app_role), schema=fresh_schema)
+    with pytest.raises(ConfigError) as refused, store:
+        store.get(("a",), "k")
+    message = str(refused.value)
+    assert f"schema {fresh_schema!r} as user {app_role!r}" in message
+    assert "permission denied for database" in message
+    assert f'CREATE SCHEMA "{fresh_schema}" AUTHORIZATION "{app_role}";' in message
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert applied_postgres(conn, schema=fresh_schema) == []

@@ -231,8 +231,10 @@ def thread_config(thread_id: str, settings: Settings) -> RunnableConfig:
 def _run_turn(
     runner: asyncio.Runner, agent: DeepAgent, prompt: str, config: RunnableConfig, printer: Printer
 ) -> TurnResult:
-    """One turn. After Ctrl-C the reply so far is kept in the thread, marked as
-    interrupted, and the next turn answers the tool calls this one left open."""
+    """One turn; after Ctrl-C, its reply so far is kept in the thread, marked.
+
+    The next turn answers the tool calls this one left open.
+    """
     result = TurnResult()
     try:
         return runner.run(stream_turn(agent, prompt, config, printer, result))

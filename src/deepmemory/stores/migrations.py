@@ -504,6 +504,11 @@ def _needs_trigrams(statement: str) -> bool:
     return "pg_trgm" in statement or "deepmemory_items_grep" in statement
 
 
+def _schema_exists(conn: psycopg.Connection[Any], schema: str) -> bool:
+    found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+    return found.fetchone() is not None
+
+
 def _has_trigrams(conn: psycopg.Connection[Any]) -> bool:
     """Whether the server offers pg_trgm.
 
@@ -556,7 +561,10 @@ def migrate_postgres(
         with conn.transaction():
             # Serialises concurrent starters on this schema until the commit.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"deepmemory:{schema}",))
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            # Only when missing: even IF NOT EXISTS needs CREATE on the database, which a
+            # user given a schema of its own by an administrator usually lacks.
+            if not _schema_exists(conn, schema):
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             conn.execute(postgres_search_path(schema))
             conn.execute(_POSTGRES_LEDGER)
             seen = conn.execute(

@@ -173,18 +173,16 @@ class PostgresStore(SQLStore):
             self._check_open()
             if self._migrated:
                 return
+            user = "<this user>"
             try:
                 with psycopg.connect(self.connection_string, autocommit=True) as conn:
+                    user = conn.info.user
                     migrate_postgres(conn, schema=self.schema)
                     if self.index is not None and self.ann is not False:
                         conn.execute(postgres_search_path(self.schema))
                         self.ann = enable_ann(conn, self.index.dims, self.index.distance)
             except psycopg.errors.InsufficientPrivilege as exc:
-                raise ConfigError(
-                    f"PostgresStore could not create its tables in schema {self.schema!r}: "
-                    f"{exc}. Grant this user CREATE on the database, or have an administrator "
-                    "run 'CREATE EXTENSION pg_trgm' once."
-                ) from exc
+                raise ConfigError(_privilege_advice(self.schema, user, exc)) from exc
             self._migrated = True
 
     def _ann_ready(self) -> bool:
@@ -398,6 +396,21 @@ class PostgresStore(SQLStore):
         if task is not None and (apool := _opened(task)) is not None:
             await apool.close()
         await asyncio.to_thread(self.close)
+
+
+def _privilege_advice(schema: str, user: str, exc: Exception) -> str:
+    """What to do when the user may not create the store's schema, tables or extension."""
+    from psycopg import sql
+
+    quoted = sql.Identifier(schema).as_string()
+    owner = sql.Identifier(user).as_string()
+    return (
+        f"PostgresStore could not set up its tables in schema {schema!r} as user {user!r}: "
+        f"{str(exc).strip()}. Either grant that user CREATE on the database (it then "
+        "creates the schema and the pg_trgm extension itself), or have an administrator "
+        f"run once: CREATE SCHEMA {quoted} AUTHORIZATION {owner}; "
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;"
+    )
 
 
 def _stale(written: int, estimate: Any) -> bool:
