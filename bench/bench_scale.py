@@ -15,7 +15,11 @@ and 3 elsewhere. "big" holds the same plus 20,000, then 100,000 fillers of ~1-2 
 (median of 15 calls or 7 agent turns after a warm-up; every result checked) through:
 agent turns (``create_deep_agent``, scripted model, memory map on) that ``read_file``
 ``/memories/hot/f10.md``, or ``edit_file`` ``f11.md`` / ``f12.md`` in turn (the map the
-model then sees must list the edited file first), then answer; ``glob("f1?.md", "/hot")``; ``glob("**/f1?.md", "/")``; ``grep("ZEPHYR-4471")``.
+model then sees must list the edited file first), then answer; ``glob("f1?.md", "/hot")``;
+``glob("**/f1?.md", "/")``; ``grep("ZEPHYR-4471")``. The agents' memory is size-limited
+as ``create_deep_agent`` limits it by default (``LimitsBackend``: every write checks the
+namespace's total), with a total limit of 1 GiB instead of 100 MiB, which big's
+100,000 fillers (~150 MB) exceed.
 PostgreSQL is measured after ``VACUUM ANALYZE``, its grep also right after the load.
 Targets (exit status 1 if any fails): big/small <= 2 everywhere; PostgreSQL big's grep
 right after a load <= 3x its time once vacuumed.
@@ -57,7 +61,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from deepmemory import create_deep_agent
-from deepmemory.backends import CompositeBackend, StateBackend, StoreBackend
+from deepmemory.backends import CompositeBackend, LimitsBackend, StateBackend, StoreBackend
 from deepmemory.stores import PostgresStore, SQLiteStore
 from deepmemory.testing.scripted import ScriptedChatModel, calls, tool_call
 
@@ -79,6 +83,7 @@ READ_PATH = "/hot/f10.md"
 # other one as the newest file; each edit swaps the file's status line.
 EDIT_PATHS = ("/hot/f11.md", "/hot/f12.md")
 EDIT_MARKS = ("status: open", "status: closed")
+MEMORY_LIMIT = 2**30  # bytes under /memories/: the default 100 MiB, raised above big's fillers
 MAP_HEADING = "What your long-term memory holds now"
 FILLERS_PER_DIR = 100
 
@@ -160,7 +165,12 @@ def agent_turn(store: BaseStore, user: str, mode: str) -> Callable[[], str]:
         model=model,
         store=store,
         backend=lambda rt: CompositeBackend(
-            default=StateBackend(rt), routes={"/memories/": StoreBackend(rt, namespace=namespace)}
+            default=StateBackend(rt),
+            routes={
+                "/memories/": LimitsBackend(
+                    StoreBackend(rt, namespace=namespace), max_total_bytes=MEMORY_LIMIT
+                )
+            },
         ),
     )
 

@@ -789,6 +789,54 @@ MUTANTS: list[Mutant] = [
             "test_a_user_without_create_on_the_database_uses_the_schema_an_administrator_made",
         ),
     ),
+    Mutant(
+        "space: a limited write sums every file",
+        "src/deepmemory/stores/_expiry.py",
+        '    total = "SELECT COALESCE(sum(bytes), 0), count(*) FROM deepmemory_space WHERE namespace = :ns"',
+        '    total = "SELECT (SELECT COALESCE(sum(size), 0) FROM deepmemory_items WHERE namespace = :ns '
+        "AND key >= '/' AND key < '0'), 1\"",
+        (
+            "tests/stores/test_space.py::test_a_limited_write_reads_the_kept_count_and_never_sums_the_files",
+        ),
+    ),
+    Mutant(
+        "space: expired files are summed on every limited write",
+        "src/deepmemory/stores/_base.py",
+        "        if fresh is not None and (bound is None or stored > bound):\n"
+        "            stored = self._one(",
+        "        if fresh is not None:\n            stored = self._one(",
+        ("tests/stores/test_space.py::test_expired_files_count_only_until_the_limit_is_near",),
+    ),
+    Mutant(
+        "space: expired files count against the limit",
+        "src/deepmemory/stores/_base.py",
+        "        if fresh is not None and (bound is None or stored > bound):\n"
+        "            stored = self._one(",
+        "        if False:\n            stored = self._one(",
+        ("tests/stores/test_space.py::test_expired_files_count_only_until_the_limit_is_near",),
+    ),
+    Mutant(
+        "space: deleted bytes are not subtracted (SQLite)",
+        "src/deepmemory/stores/migrations.py",
+        '_sqlite_space_trigger("delete", "DELETE", "-old.size", "old")',
+        '_sqlite_space_trigger("delete", "DELETE", "0", "old")',
+        ("tests/stores/test_space.py",),
+    ),
+    Mutant(
+        "space: replaced bytes are not subtracted (PostgreSQL)",
+        "src/deepmemory/stores/migrations.py",
+        '"VALUES (OLD.namespace, txid_current(), -OLD.size) "',
+        '"VALUES (OLD.namespace, txid_current(), 0) "',
+        ("tests/stores/test_space.py",),
+    ),
+    Mutant(
+        "space: the per-transaction rows are never folded (PostgreSQL)",
+        "src/deepmemory/stores/_base.py",
+        '        if self.dialect == "postgres" and rows > SPACE_FOLD_ROWS:\n'
+        "            self._one(fold_space(namespace))",
+        "        if False:\n            self._one(fold_space(namespace))",
+        ("tests/stores/test_space.py",),
+    ),
 ]
 
 

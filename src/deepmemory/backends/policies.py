@@ -222,6 +222,10 @@ class _Usage:
         self.sizes[vpath] = size
 
 
+def _byte_size(data: object) -> int:
+    return memoryview(data).nbytes if isinstance(data, bytes | bytearray | memoryview) else 0
+
+
 def _utf8_size(text: object) -> int:
     return text_size(text) if isinstance(text, str) else 0
 
@@ -269,29 +273,34 @@ class LimitsBackend(_Wrapper):
             usage.record(vpath, size)
         return None
 
-    def _usage(self, file_paths: Sequence[str]) -> _Usage | None:
+    def _usage(self, file_paths: Sequence[str], adding: int) -> _Usage | None:
         if self.max_total_bytes is None:
             return None
-        # Our stores sum sizes in the database; other backends list every file.
+        # Our stores keep the total in the database; other backends list every file.
+        # Below ``bound`` an upper bound of the total (expired files included) will do.
+        bound = self.max_total_bytes - adding
         space_used = getattr(self.inner, "space_used", None)
-        space = space_used(file_paths) if space_used is not None else None
+        space = space_used(file_paths, bound=bound) if space_used is not None else None
         return _Usage.of(space, None if space else self.inner.glob("**", self.mount))
 
-    async def _ausage(self, file_paths: Sequence[str]) -> _Usage | None:
+    async def _ausage(self, file_paths: Sequence[str], adding: int) -> _Usage | None:
         if self.max_total_bytes is None:
             return None
+        bound = self.max_total_bytes - adding
         space_used = getattr(self.inner, "aspace_used", None)
-        space = await space_used(file_paths) if space_used is not None else None
+        space = await space_used(file_paths, bound=bound) if space_used is not None else None
         return _Usage.of(space, None if space else await self.inner.aglob("**", self.mount))
 
     def write(self, file_path: str, content: str) -> WriteResult:
         """Write unless a limit would be exceeded."""
-        problem = self._problem(file_path, _utf8_size(content), self._usage([file_path]))
+        size = _utf8_size(content)
+        problem = self._problem(file_path, size, self._usage([file_path], size))
         return WriteResult(file_path, problem) if problem else self.inner.write(file_path, content)
 
     async def awrite(self, file_path: str, content: str) -> WriteResult:
         """Async ``write``."""
-        problem = self._problem(file_path, _utf8_size(content), await self._ausage([file_path]))
+        size = _utf8_size(content)
+        problem = self._problem(file_path, size, await self._ausage([file_path], size))
         if problem:
             return WriteResult(file_path, problem)
         return await self.inner.awrite(file_path, content)  # type: ignore[no-any-return]
@@ -302,7 +311,7 @@ class LimitsBackend(_Wrapper):
         """Edit unless the result would exceed a limit."""
         (current,) = self.inner.download_files([file_path])
         size = _edited_size(current, old_string, new_string, replace_all)
-        problem = self._problem(file_path, size, self._usage([file_path]))
+        problem = self._problem(file_path, size, self._usage([file_path], size))
         if problem:
             return EditResult(file_path, error=problem)
         return self.inner.edit(file_path, old_string, new_string, replace_all=replace_all)  # type: ignore[no-any-return]
@@ -313,28 +322,27 @@ class LimitsBackend(_Wrapper):
         """Async ``edit``."""
         (current,) = await self.inner.adownload_files([file_path])
         size = _edited_size(current, old_string, new_string, replace_all)
-        problem = self._problem(file_path, size, await self._ausage([file_path]))
+        problem = self._problem(file_path, size, await self._ausage([file_path], size))
         if problem:
             return EditResult(file_path, error=problem)
         return await self.inner.aedit(file_path, old_string, new_string, replace_all=replace_all)  # type: ignore[no-any-return]
 
     def _refuse_upload(self, usage: _Usage | None) -> Callable[[str, bytes], str | None]:
         def refuse(file_path: str, data: bytes) -> str | None:
-            size = (
-                memoryview(data).nbytes if isinstance(data, bytes | bytearray | memoryview) else 0
-            )
-            return self._problem(file_path, size, usage)
+            return self._problem(file_path, _byte_size(data), usage)
 
         return refuse
 
     def upload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Upload the files that fit the limits; report the others."""
-        usage = self._usage([path for path, _ in files])
+        adding = sum(_byte_size(data) for _, data in files)
+        usage = self._usage([path for path, _ in files], adding)
         return self._upload(files, self._refuse_upload(usage))
 
     async def aupload_files(self, files: Sequence[tuple[str, bytes]]) -> list[UploadResult]:
         """Async ``upload_files``."""
-        usage = await self._ausage([path for path, _ in files])
+        adding = sum(_byte_size(data) for _, data in files)
+        usage = await self._ausage([path for path, _ in files], adding)
         return await self._aupload(files, self._refuse_upload(usage))
 
 

@@ -417,26 +417,31 @@ class StoreBackend(FileOpsBackend):
                 keys[self._key(vpath)] = vpath
         return keys
 
-    def space_used(self, file_paths: Sequence[str]) -> tuple[int, dict[str, int]] | None:
+    def space_used(
+        self, file_paths: Sequence[str], *, bound: int | None = None
+    ) -> tuple[int, dict[str, int]] | None:
         """Bytes stored below the mount, and the sizes of ``file_paths`` that exist.
 
-        One sum in the database where the store can do it (``file_space``), else
-        ``None`` (the caller lists the files instead). For ``LimitsBackend``.
+        A count the database keeps where the store can (``file_space``), else ``None``
+        (the caller lists the files instead). For ``LimitsBackend``: the total may
+        include expired files not yet pruned while it is at most ``bound``.
         """
         repo, ns = self._repo()
         if not hasattr(repo, "file_space"):
             return None
         keys = self._space_keys(file_paths)
-        total, sizes = repo.file_space(ns, list(keys))
+        total, sizes = repo.file_space(ns, list(keys), bound=bound)
         return total, {keys[k]: size for k, size in sizes.items()}
 
-    async def aspace_used(self, file_paths: Sequence[str]) -> tuple[int, dict[str, int]] | None:
+    async def aspace_used(
+        self, file_paths: Sequence[str], *, bound: int | None = None
+    ) -> tuple[int, dict[str, int]] | None:
         """Async ``space_used``."""
         repo, ns = self._repo()
         if not hasattr(repo, "afile_space"):
             return None
         keys = self._space_keys(file_paths)
-        total, sizes = await repo.afile_space(ns, list(keys))
+        total, sizes = await repo.afile_space(ns, list(keys), bound=bound)
         return total, {keys[k]: size for k, size in sizes.items()}
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:

@@ -45,9 +45,11 @@ from deepmemory.stores._expiry import (
     discard_files,
     file_space,
     file_usage,
+    fold_space,
     is_stale,
     touch_file,
     touching,
+    visible_space,
 )
 from deepmemory.stores._lines import select_lines
 from deepmemory.stores._moves import move_tree, purge_expired
@@ -88,6 +90,9 @@ T = TypeVar("T")
 
 # Newest versions in a change token: as many as the memory map shows files.
 MAP_TOKEN_VERSIONS = 40
+# PostgreSQL keeps a namespace's byte count in a row per writing transaction (m014);
+# past this many, reading the count folds the finished ones into one.
+SPACE_FOLD_ROWS = 32
 
 
 class SQLStore(HistoryMixin, BaseStore):
@@ -434,17 +439,35 @@ class SQLStore(HistoryMixin, BaseStore):
         found = await self._aone(changes(self.dialect, namespace, MAP_TOKEN_VERSIONS))
         return self._token(namespace, found)
 
-    def file_space(self, namespace: Namespace, keys: Sequence[str]) -> tuple[int, dict[str, int]]:
-        """Bytes held by the namespace's (visible) files, and the sizes of ``keys`` present."""
-        total, sizes = self._steps(file_space(self.dialect, namespace, keys, self._fresh()))
-        return int(total), dict(sizes)
+    def file_space(
+        self, namespace: Namespace, keys: Sequence[str], *, bound: int | None = None
+    ) -> tuple[int, dict[str, int]]:
+        """Bytes held by the namespace's visible files, and the sizes of ``keys`` present.
+
+        One kept count, whatever the number of files. Where files expire, that count
+        includes expired files not yet pruned: it is returned as it is when it is at
+        most ``bound`` (a limit it then cannot exceed), else the visible files are summed.
+        """
+        fresh = self._fresh()
+        (stored, rows), sizes = self._steps(file_space(self.dialect, namespace, keys, fresh))
+        if self.dialect == "postgres" and rows > SPACE_FOLD_ROWS:
+            self._one(fold_space(namespace))
+        if fresh is not None and (bound is None or stored > bound):
+            stored = self._one(visible_space(self.dialect, namespace, fresh))
+        return int(stored), dict(sizes)
 
     async def afile_space(
-        self, namespace: Namespace, keys: Sequence[str]
+        self, namespace: Namespace, keys: Sequence[str], *, bound: int | None = None
     ) -> tuple[int, dict[str, int]]:
         """Async ``file_space``."""
-        total, sizes = await self._asteps(file_space(self.dialect, namespace, keys, self._fresh()))
-        return int(total), dict(sizes)
+        fresh = self._fresh()
+        steps = file_space(self.dialect, namespace, keys, fresh)
+        (stored, rows), sizes = await self._asteps(steps)
+        if self.dialect == "postgres" and rows > SPACE_FOLD_ROWS:
+            await self._aone(fold_space(namespace))
+        if fresh is not None and (bound is None or stored > bound):
+            stored = await self._aone(visible_space(self.dialect, namespace, fresh))
+        return int(stored), dict(sizes)
 
     def file_usage(self, namespace: Namespace) -> list[FileUsage]:
         """Every file of ``namespace`` with size, last use and version (no content)."""
@@ -946,10 +969,12 @@ class SQLStore(HistoryMixin, BaseStore):
         Writes already prune the written file; this catches files no longer written
         (run it from a scheduled job). With history off (``keep_revisions=0``) it
         deletes all recorded revisions. On PostgreSQL it also folds the per-transaction
-        delete counts of the change tokens (``_recent.fold_deletions``).
+        delete counts of the change tokens (``_recent.fold_deletions``) and byte counts
+        of the size limits (``_expiry.fold_space``).
         """
         if self.dialect == "postgres":
             self._one(fold_deletions())
+            self._one(fold_space())
         step = prune(self.dialect, self.retention)
         return 0 if step is None else self._one(step)
 
@@ -957,6 +982,7 @@ class SQLStore(HistoryMixin, BaseStore):
         """Async ``prune_history``."""
         if self.dialect == "postgres":
             await self._aone(fold_deletions())
+            await self._aone(fold_space())
         step = prune(self.dialect, self.retention)
         return 0 if step is None else await self._aone(step)
 

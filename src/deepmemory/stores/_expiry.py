@@ -120,10 +120,29 @@ def touching(read: Step[T], touch: Step[None]) -> Step[T]:
 
 def file_space(
     dialect: Dialect, namespace: Namespace, keys: Sequence[str], fresh: str | None
-) -> tuple[Step[int], Step[dict[str, int]]]:
-    """Bytes held by the files of ``namespace``, and the sizes of those of ``keys`` that exist.
+) -> tuple[Step[tuple[int, int]], Step[dict[str, int]]]:
+    """Bytes held by the files of ``namespace`` (and its count rows); sizes of ``keys``.
 
-    For size limits: one sum and one lookup, instead of listing every file.
+    The sizes are those of ``keys`` that exist and are not expired. For size limits: the total is kept by triggers (``deepmemory_space``, m014), so
+    reading it costs the same at 100 and at 100,000 files. It counts every stored file,
+    expired ones too until pruned (``visible_space`` leaves those out).
+    """
+    params: dict[str, Any] = {"ns": _ns(namespace)}
+    total = "SELECT COALESCE(sum(bytes), 0), count(*) FROM deepmemory_space WHERE namespace = :ns"
+    listed = params | {"keys": json.dumps(list(keys)) if dialect == "sqlite" else list(keys)}
+    used = _fresh(dialect, fresh, listed)
+    among = "IN (SELECT value FROM json_each(:keys))" if dialect == "sqlite" else "= ANY(:keys)"
+    sizes = f"SELECT key, size FROM deepmemory_items WHERE namespace = :ns AND key {among}{used}"
+    return (
+        _step(dialect, total, params, lambda rows: (int(rows[0][0]), int(rows[0][1]))),
+        _step(dialect, sizes, listed, lambda rows: {r[0]: int(r[1] or 0) for r in rows}),
+    )
+
+
+def visible_space(dialect: Dialect, namespace: Namespace, fresh: str) -> Step[int]:
+    """Bytes held by the files of ``namespace`` not expired at ``fresh``.
+
+    A sum over every file: needed only where expired files might make the difference.
     """
     params: dict[str, Any] = {"ns": _ns(namespace)}
     used = _fresh(dialect, fresh, params)
@@ -131,10 +150,28 @@ def file_space(
         "SELECT COALESCE(sum(size), 0) FROM deepmemory_items "
         f"WHERE namespace = :ns AND key >= '/' AND key < '0'{used}"
     )
-    listed = params | {"keys": json.dumps(list(keys)) if dialect == "sqlite" else list(keys)}
-    among = "IN (SELECT value FROM json_each(:keys))" if dialect == "sqlite" else "= ANY(:keys)"
-    sizes = f"SELECT key, size FROM deepmemory_items WHERE namespace = :ns AND key {among}{used}"
-    return (
-        _step(dialect, total, params, lambda rows: int(rows[0][0])),
-        _step(dialect, sizes, listed, lambda rows: {r[0]: int(r[1] or 0) for r in rows}),
+    return _step(dialect, total, params, lambda rows: int(rows[0][0]))
+
+
+def fold_space(namespace: Namespace | None = None) -> Step[None]:
+    """PostgreSQL: fold finished transactions' byte counts into one row per namespace.
+
+    Of ``namespace``, or of every one. Rows of transactions still running are not visible, and rows another fold holds
+    are skipped (``SKIP LOCKED``): this never waits on a writer, and the sum per
+    namespace is unchanged.
+    """
+    params: dict[str, Any] = {}
+    only = ""
+    if namespace is not None:
+        params["ns"] = _ns(namespace)
+        only = " AND namespace = :ns"
+    sql = (
+        "WITH old AS (DELETE FROM deepmemory_space WHERE (namespace, txid) IN "
+        f"(SELECT namespace, txid FROM deepmemory_space WHERE txid <> 0{only} "
+        "FOR UPDATE SKIP LOCKED) RETURNING namespace, bytes) "
+        "INSERT INTO deepmemory_space (namespace, txid, bytes) "
+        "SELECT namespace, 0, sum(bytes) FROM old GROUP BY namespace ORDER BY namespace "
+        "ON CONFLICT (namespace, txid) DO UPDATE "
+        "SET bytes = deepmemory_space.bytes + excluded.bytes"
     )
+    return _step("postgres", sql, params, lambda rows: None, write=True)

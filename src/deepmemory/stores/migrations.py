@@ -36,6 +36,9 @@ What the schema holds (both engines):
   file name has a fixed length (``**/f1?.md`` reads only six-character names from f1).
 * grep after writes (m008, PostgreSQL): the trigram index keeps a small pending list
   and the table has planner statistics from the start (see ``PostgresStore``).
+* space (m014): ``deepmemory_space``, the bytes held by each namespace's files, kept
+  by triggers (on PostgreSQL per writing transaction, summed when read), for size
+  limits that do not sum every file on every write.
 """
 
 from __future__ import annotations
@@ -148,6 +151,25 @@ _BASELINE = (
 def _revision_tables(dialect: str) -> tuple[str, ...]:
     types = _TYPES[dialect]
     return (_REVISIONS.format(**types), _REVISION_HEADS.format(**types), *_BASELINE)
+
+
+# A file's key (other LangGraph items have keys that do not start with "/").
+_FILE_KEY = "key >= '/' AND key < '0'"
+
+
+def _sqlite_space_trigger(name: str, event: str, change: str, row: str) -> str:
+    """A SQLite trigger adding ``change`` bytes to the namespace of ``row`` (old/new)."""
+    when = _FILE_KEY.replace("key", f"{row}.key")
+    if event.startswith("UPDATE"):
+        when += (
+            " AND (old.size <> new.size OR old.key <> new.key OR old.namespace <> new.namespace)"
+        )
+    return (
+        f"CREATE TRIGGER deepmemory_space_{name} AFTER {event} ON deepmemory_items "
+        f"WHEN {when} BEGIN "
+        f"INSERT INTO deepmemory_space (namespace, bytes) VALUES ({row}.namespace, {change}) "
+        "ON CONFLICT (namespace) DO UPDATE SET bytes = bytes + excluded.bytes; END"
+    )
 
 
 MIGRATIONS: list[Migration] = [
@@ -432,6 +454,55 @@ MIGRATIONS: list[Migration] = [
             "ON CONFLICT (namespace, txid) DO UPDATE "
             "SET deletes = deepmemory_deletions.deletes + excluded.deletes; "
             "RETURN NULL; END $$",
+        ),
+    ),
+    Migration(
+        "m014_space",
+        # Bytes held by each namespace's files, kept by triggers, so a size limit reads
+        # one number instead of summing every file (``_expiry.file_space``). Same
+        # layout as the deletion counts: one row per namespace on SQLite (one writer at
+        # a time); on PostgreSQL one row per namespace and writing transaction (never
+        # waited on), summed when read and folded into the row of txid 0.
+        sqlite=(
+            "CREATE TABLE deepmemory_space (namespace TEXT PRIMARY KEY, "
+            "bytes INTEGER NOT NULL) WITHOUT ROWID",
+            f"INSERT INTO deepmemory_space (namespace, bytes) SELECT namespace, sum(size) "
+            f"FROM deepmemory_items WHERE {_FILE_KEY} GROUP BY namespace",
+            _sqlite_space_trigger("insert", "INSERT", "new.size", "new"),
+            _sqlite_space_trigger("delete", "DELETE", "-old.size", "old"),
+            # A key or a size that changes: out with the old row, in with the new one.
+            _sqlite_space_trigger(
+                "update_old", "UPDATE OF namespace, key, size", "-old.size", "old"
+            ),
+            _sqlite_space_trigger(
+                "update_new", "UPDATE OF namespace, key, size", "new.size", "new"
+            ),
+        ),
+        postgres=(
+            'CREATE TABLE deepmemory_space (namespace text COLLATE "C" NOT NULL, '
+            "txid bigint NOT NULL, bytes bigint NOT NULL, PRIMARY KEY (namespace, txid))",
+            "INSERT INTO deepmemory_space (namespace, txid, bytes) SELECT namespace, 0, sum(size) "
+            f"FROM deepmemory_items WHERE {_FILE_KEY} GROUP BY namespace",
+            "CREATE FUNCTION deepmemory_space_count() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN "
+            f"IF TG_OP <> 'INSERT' AND {_FILE_KEY.replace('key', 'OLD.key')} THEN "
+            "INSERT INTO deepmemory_space (namespace, txid, bytes) "
+            "VALUES (OLD.namespace, txid_current(), -OLD.size) "
+            "ON CONFLICT (namespace, txid) DO UPDATE "
+            "SET bytes = deepmemory_space.bytes + excluded.bytes; END IF; "
+            f"IF TG_OP <> 'DELETE' AND {_FILE_KEY.replace('key', 'NEW.key')} THEN "
+            "INSERT INTO deepmemory_space (namespace, txid, bytes) "
+            "VALUES (NEW.namespace, txid_current(), NEW.size) "
+            "ON CONFLICT (namespace, txid) DO UPDATE "
+            "SET bytes = deepmemory_space.bytes + excluded.bytes; END IF; "
+            "RETURN NULL; END $$",
+            "CREATE TRIGGER deepmemory_space_insert AFTER INSERT ON deepmemory_items "
+            "FOR EACH ROW EXECUTE FUNCTION deepmemory_space_count()",
+            "CREATE TRIGGER deepmemory_space_delete AFTER DELETE ON deepmemory_items "
+            "FOR EACH ROW EXECUTE FUNCTION deepmemory_space_count()",
+            "CREATE TRIGGER deepmemory_space_update AFTER UPDATE ON deepmemory_items "
+            "FOR EACH ROW WHEN (OLD.size <> NEW.size OR OLD.key <> NEW.key "
+            "OR OLD.namespace <> NEW.namespace) EXECUTE FUNCTION deepmemory_space_count()",
         ),
     ),
 ]
