@@ -327,8 +327,8 @@ def chat(
     """Chat with an agent that remembers you: /memories/ persists across conversations.
 
     Replies stream as they come; tool calls show as lines such as
-    '→ write_file /memories/preferences.txt'. Ctrl-C interrupts a reply; Ctrl-D or
-    /exit quits. Without --thread a new conversation starts and its id is printed.
+    '→ write_file /memories/preferences.txt'. Ctrl-C interrupts a reply (what came
+    of it stays in the thread, marked as interrupted); Ctrl-D or /exit quits. Without --thread a new conversation starts and its id is printed.
     With ttl_days, max_files or max_bytes set, memory is pruned in the background
     while the chat runs (as `deepmemory memory prune` does).
 
