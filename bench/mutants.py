@@ -561,6 +561,20 @@ MUTANTS: list[Mutant] = [
         ("tests/cli/test_first_hour.py",),
     ),
     Mutant(
+        "cli: text starting with '-' is parsed as options (click's default)",
+        "src/deepmemory/cli/_typed.py",
+        "        return super().parse_args(ctx, typed)",
+        "        return super().parse_args(ctx, args)",
+        ("tests/cli/test_first_hour.py",),
+    ),
+    Mutant(
+        "cli: a PostgreSQL URL's schema= is ignored (tables land in public)",
+        "src/deepmemory/cli/_store.py",
+        '    return url, names[0] if names else "public"',
+        '    return url, "public"',
+        ("tests/cli/test_db_url.py",),
+    ),
+    Mutant(
         "paths: a path is not normalised to NFC",
         "src/deepmemory/paths.py",
         '        path = unicodedata.normalize("NFC", path)',

@@ -78,12 +78,55 @@ def test_a_command_that_fails_leaves_no_new_database_behind(home, monkeypatch):
     assert not (home / "fresh").exists()
 
 
-@pytest.mark.parametrize("content", ["- Concise answers", "-x", "--not-an-option", "-"])
+DASHED = [
+    "- Concise answers",
+    "-x",
+    "--not-an-option",
+    "-",
+    "- show the schema",  # holds an 'h': was read as -h, printed the help, wrote nothing
+    "- use metric units",  # holds a 'u': the rest was taken as the --user option
+    "-uh",
+    "-1",
+    "--db",  # an option's name is text after --
+]
+
+
+@pytest.mark.parametrize("content", DASHED)
 def test_content_that_starts_with_a_dash_is_written_as_typed(home, content):
     db = home / "m.db"
-    result = invoke("memory", "write", "p.txt", content, "--db", db)
-    assert result.exit_code == 0, result.stderr
+    separator = ["--"] if content == "--db" else []
+    result = invoke("memory", "write", "--db", db, "p.txt", *separator, content)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout == "Wrote '/memories/p.txt'.\n"
     assert invoke("memory", "cat", "p.txt", "--db", db).stdout == content
+
+
+def test_options_are_options_wherever_they_stand_and_text_keeps_its_order(home, monkeypatch):
+    monkeypatch.chdir(home)
+    db, user = home / "m.db", "alice"
+    wrote = invoke("memory", "write", "-u", user, "p.txt", "- hold the line", f"--db={db}")
+    assert wrote.exit_code == 0, wrote.stderr
+    edited = invoke("memory", "edit", "p.txt", "- hold", "- hush, hold", "--user", user, "--db", db)
+    assert edited.exit_code == 0, edited.stderr
+    assert (
+        invoke("memory", "cat", "p.txt", "--db", db, "-u", user).stdout == "- hush, hold the line"
+    )
+    found = invoke("memory", "grep", "- hush", "-lc", "--db", db, "-u", user)
+    assert found.exit_code == 0, found.stderr
+    assert "/memories/p.txt" in found.stdout
+    before = everything_under(home)
+    missing_value = invoke("memory", "write", "p.txt", "x", "--db")
+    assert missing_value.exit_code == 2
+    assert "Option '--db' requires an argument" in missing_value.stderr
+    assert everything_under(home) == before  # not a database named "--"
+    help_asked = invoke("memory", "write", "p.txt", "-h")
+    assert help_asked.exit_code == 0 and "Usage" in help_asked.stdout
+
+
+def test_a_prompt_that_starts_with_a_dash_reaches_the_model_as_typed(model_env, db):
+    result = deepmemory("run", "- show units, -h", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello! - show units, -h\n"
 
 
 def test_version_prints_the_installed_version():

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from deepmemory.cli._typed import AsTyped
 from deepmemory.cli.chat import chat, run
 from deepmemory.cli.demo import demo
 from deepmemory.cli.mcp import mcp
@@ -29,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # never print locals (API keys) in a traceback
 )
 app.command()(chat)
-app.command()(run)
+app.command(cls=AsTyped)(run)
 app.add_typer(memory_app)
 app.add_typer(threads_app)
 app.command()(demo)

@@ -27,7 +27,7 @@ variables apply to every command. In the config file they are TOML numbers
 The config file is ``$DEEPMEMORY_CONFIG``, else ``$XDG_CONFIG_HOME/deepmemory/config.toml``,
 else ``~/.config/deepmemory/config.toml``; the data dir is ``$XDG_DATA_HOME/deepmemory``,
 else ``~/.local/share/deepmemory``. A ``--db`` starting with ``postgresql://`` selects
-PostgreSQL; anything else is a SQLite file.
+PostgreSQL (its ``schema=NAME`` parameter, the schema); anything else is a SQLite file.
 
 ``deepmemory mcp --http`` accepts bearer tokens, each serving one user's memory. Its
 ``--token`` (DEEPMEMORY_MCP_TOKEN) serves ``--user``; the config file's ``[mcp.tokens]``
@@ -96,7 +96,8 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="DEEPMEMORY_DB",
-        help="SQLite file or postgresql:// URL. Default: config 'db', else "
+        help="SQLite file or postgresql:// URL (?schema=NAME picks the schema). "
+        "Default: config 'db', else "
         "$XDG_DATA_HOME/deepmemory/memory.db (~/.local/share/deepmemory/memory.db).",
         show_default=False,
     ),

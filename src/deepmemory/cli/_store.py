@@ -1,7 +1,8 @@
 """The database behind the command, and the memory backend over it.
 
 ``--db`` names a SQLite file (``SQLiteStore``) or, starting with ``postgresql://``, a
-PostgreSQL database (``PostgresStore``). Both hold memories and, through their
+PostgreSQL database (``PostgresStore``; a ``schema=NAME`` URL parameter picks the schema
+its tables live in, ``public`` by default). Both hold memories and, through their
 ``checkpointer()``, the conversations' thread state.
 
 The memory of user U is the namespace ``("memories", U)``. The agent sees it as
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from deepmemory.cli._config import Settings
 from deepmemory.cli._terminal import note_if_done
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # imported where used, so that `deepmemory --help` stays chea
 
 MEMORY_MOUNT = "/memories"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SCHEMA_PARAMETER = "schema"  # ours, not libpq's: taken out of the URL before connecting
 
 Store: TypeAlias = "SQLiteStore | PostgresStore"
 
@@ -64,6 +66,36 @@ def check_db(db: str) -> None:
             f"--db {shown_db(db)!r}: {scheme!r} databases are not supported. Give a SQLite "
             "file (such as ./memory.db) or a PostgreSQL URL (postgresql://user@host/dbname)."
         )
+    if is_postgres(db):
+        postgres_target(db)
+
+
+def postgres_target(db: str) -> tuple[str, str]:
+    """The URL to connect to and the schema to work in, from a ``--db`` PostgreSQL URL.
+
+    ``schema=NAME`` (percent-encoded like any URL parameter) is taken out; every other
+    parameter (``sslmode``, ``connect_timeout``, ...) stays for the server, as written.
+    """
+    parts = urlsplit(db)
+    kept: list[str] = []
+    names: list[str] = []
+    for field in parts.query.split("&") if parts.query else []:
+        key, _, value = field.partition("=")
+        if unquote(key) == SCHEMA_PARAMETER:
+            names.append(unquote(value))
+        else:
+            kept.append(field)
+    if len(names) > 1:
+        raise ConfigError(
+            f"--db {shown_db(db)!r}: give schema= once (it names the one schema the tables live in)."
+        )
+    if names and not names[0]:
+        raise ConfigError(
+            f"--db {shown_db(db)!r}: schema= needs a schema name (such as ?schema=app), "
+            "or leave it out for 'public'."
+        )
+    url = urlunsplit(parts._replace(query="&".join(kept)))
+    return url, names[0] if names else "public"
 
 
 @contextmanager
@@ -84,7 +116,8 @@ def open_store(
     if is_postgres(db):
         from deepmemory.stores import PostgresStore
 
-        with PostgresStore(connection_string=db, index=config) as postgres:
+        url, schema = postgres_target(db)
+        with PostgresStore(connection_string=url, schema=schema, index=config) as postgres:
             yield postgres
         return
     from deepmemory.stores import SQLiteStore

@@ -62,6 +62,7 @@ from deepmemory.cli._terminal import (
     reports_errors,
     styled,
 )
+from deepmemory.cli._typed import AsTyped
 from deepmemory.middleware.rendering import (
     render_delete,
     render_edit,
@@ -130,12 +131,6 @@ def for_people(message: str) -> str:
     for pattern, replacement in _FOR_PEOPLE:
         message = pattern.sub(replacement, message)
     return message
-
-
-# Text arguments are taken as typed, even when they start with '-' (a markdown bullet,
-# "- Concise answers", is typical memory content): only this command's own options are
-# options.
-_AS_TYPED = {"ignore_unknown_options": True}
 
 
 def _check(error: str | None) -> None:
@@ -259,7 +254,7 @@ def _new_content(user: str | None, db: str | None, vpath: str, content: str | No
     return _edit_in_editor(current, PurePosixPath(vpath).name)
 
 
-@memory_app.command("write", context_settings=_AS_TYPED)
+@memory_app.command("write", cls=AsTyped)
 @reports_errors
 def write(
     path: PathArgument,
@@ -291,7 +286,7 @@ def write(
     typer.echo(render_write(WriteResult(result.path)))
 
 
-@memory_app.command("edit", context_settings=_AS_TYPED)
+@memory_app.command("edit", cls=AsTyped)
 @reports_errors
 def edit(
     path: PathArgument,
@@ -365,7 +360,7 @@ def mv(
     typer.echo(render_move(result))
 
 
-@memory_app.command("search")
+@memory_app.command("search", cls=AsTyped)
 @reports_errors
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
@@ -404,7 +399,7 @@ def reindex(path: DirArgument = MEMORY_MOUNT, user: UserOption = None, db: DbOpt
         )
 
 
-@memory_app.command("grep")
+@memory_app.command("grep", cls=AsTyped)
 @reports_errors
 def grep(
     text: Annotated[str, typer.Argument(help="Literal text to find (case-sensitive).")],
