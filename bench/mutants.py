@@ -561,6 +561,13 @@ MUTANTS: list[Mutant] = [
         ("tests/cli/test_first_hour.py",),
     ),
     Mutant(
+        "postgres: an async pool is left to asyncio.run's cancellation (hangs mid-growth)",
+        "src/deepmemory/stores/postgres.py",
+        "create_task(_close_when_loop_ends(pool))",
+        "create_task(asyncio.sleep(0))",
+        ("tests/stores/test_coalescing.py::test_asyncio_run_ends_while_the_pool_is_still_growing",),
+    ),
+    Mutant(
         "cli: text starting with '-' is parsed as options (click's default)",
         "src/deepmemory/cli/_typed.py",
         "        return super().parse_args(ctx, typed)",

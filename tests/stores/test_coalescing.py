@@ -650,3 +650,49 @@ def test_event_loops_that_end_leave_no_pools_behind(pg_url, pg_schema) -> None:
         assert after <= before + 1, (before, after)
     finally:
         store.close()
+
+
+_SHUTDOWN_SCRIPT = """
+import asyncio, sys
+from deepmemory.stores import PostgresStore
+
+store = PostgresStore(sys.argv[1], schema=sys.argv[2], max_connections=6)
+store.put(("shutdown",), "k", {"v": 1})
+
+async def burst():
+    found = await asyncio.gather(*(store.aget(("shutdown",), "k") for _ in range(3000)))
+    assert all(item.value == {"v": 1} for item in found)
+
+for _ in range(3):
+    asyncio.run(burst())  # ends while the pool still grows (new connections are slow)
+store.close()
+print("ended")
+"""
+
+
+@pytest.mark.postgres
+def test_asyncio_run_ends_while_the_pool_is_still_growing(pg_url, pg_schema) -> None:
+    """A burst of calls makes the async pool grow; when it is answered before the new
+    connections arrive, ``asyncio.run`` cancels the pool's workers mid-connect. They
+    swallow that cancellation (psycopg_pool), so ``asyncio.run`` never returned; the
+    store closes the pool as the loop ends instead. (New connections go through a proxy
+    that holds each one for a while, so the growth is still in flight at the end.)"""
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit
+
+    from tests.fakes.slow_proxy import SlowProxy
+
+    server = urlsplit(pg_url)
+    with SlowProxy((server.hostname or "127.0.0.1", server.port or 5432), delay=0.5) as proxy:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _SHUTDOWN_SCRIPT, proxy.url(pg_url), pg_schema],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("asyncio.run() did not return: the pool's workers outlived its loop")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ended"

@@ -228,10 +228,11 @@ class PostgresStore(SQLStore):
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             configure=self._aconfigure, open=False, **self._pool_options()
         )
-        # wait=True: the first connection is made here, not by a background task. A
-        # connect in flight when the loop shuts down swallows the cancellation in
-        # psycopg_pool's worker and hangs asyncio.run().
+        # wait=True: the first connection is made here, not by a background task.
         await pool.open(wait=True, timeout=POOL_TIMEOUT)
+        guard = asyncio.get_running_loop().create_task(_close_when_loop_ends(pool))
+        _GUARDS.add(guard)
+        guard.add_done_callback(_GUARDS.discard)
         return pool
 
     async def _async_pool(self) -> AsyncConnectionPool[Any]:
@@ -426,6 +427,24 @@ def _opened(task: asyncio.Task[AsyncConnectionPool[Any]]) -> AsyncConnectionPool
     if not task.done() or task.cancelled() or task.exception() is not None:
         return None
     return task.result()
+
+
+# Guards of open async pools (a pending task needs a strong reference).
+_GUARDS: set[asyncio.Task[None]] = set()
+
+
+async def _close_when_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
+    """Wait until the event loop shuts down, then close ``pool`` properly.
+
+    ``asyncio.run()`` ends by cancelling every task left, the pool's workers included.
+    A worker that is making a connection when cancelled (the pool grows under load)
+    swallows the cancellation and waits for its next job forever, so ``asyncio.run()``
+    never returned. Cancelled with them, this closes the pool, which stops every worker.
+    """
+    try:
+        await asyncio.get_running_loop().create_future()  # never set: only cancelled
+    finally:
+        await pool.close()
 
 
 def _discard(task: asyncio.Task[AsyncConnectionPool[Any]]) -> None:
