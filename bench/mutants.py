@@ -568,6 +568,13 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_coalescing.py::test_asyncio_run_ends_while_the_pool_is_still_growing",),
     ),
     Mutant(
+        "postgres: an ending loop's cancelled connects are logged as errors",
+        "src/deepmemory/stores/postgres.py",
+        'logging.getLogger("psycopg.pool").addFilter(_QuietShutdownConnects())',
+        "pass",
+        ("tests/stores/test_coalescing.py::test_asyncio_run_ends_while_the_pool_is_still_growing",),
+    ),
+    Mutant(
         "cli: text starting with '-' is parsed as options (click's default)",
         "src/deepmemory/cli/_typed.py",
         "        return super().parse_args(ctx, typed)",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
@@ -226,7 +227,7 @@ class PostgresStore(SQLStore):
         if not self._migrated:
             await asyncio.to_thread(self._ensure_schema)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            configure=self._aconfigure, open=False, **self._pool_options()
+            configure=self._aconfigure, open=False, name=ASYNC_POOL_NAME, **self._pool_options()
         )
         # wait=True: the first connection is made here, not by a background task.
         await pool.open(wait=True, timeout=POOL_TIMEOUT)
@@ -428,6 +429,27 @@ def _opened(task: asyncio.Task[AsyncConnectionPool[Any]]) -> AsyncConnectionPool
         return None
     return task.result()
 
+
+ASYNC_POOL_NAME = "deepmemory-async"
+
+
+class _QuietShutdownConnects(logging.Filter):
+    """No "error connecting" warning from psycopg_pool for our async pools' cancelled connects.
+
+    A connect is cancelled when the event loop ends while the pool grows: not an error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (
+            record.msg == "error connecting in %r: %s"
+            and len(args) == 2
+            and args[0] == ASYNC_POOL_NAME
+            and isinstance(args[1], asyncio.CancelledError)
+        )
+
+
+logging.getLogger("psycopg.pool").addFilter(_QuietShutdownConnects())
 
 # Guards of open async pools (a pending task needs a strong reference).
 _GUARDS: set[asyncio.Task[None]] = set()
