@@ -575,6 +575,38 @@ MUTANTS: list[Mutant] = [
         ("tests/stores/test_coalescing.py::test_asyncio_run_ends_while_the_pool_is_still_growing",),
     ),
     Mutant(
+        "postgres: a pool whose opening is cancelled keeps its workers (asyncio.run hangs)",
+        "src/deepmemory/stores/postgres.py",
+        "stop its workers\n            await pool.close()\n            raise",
+        "stop its workers\n            raise",
+        ("tests/stores/test_coalescing.py::test_asyncio_run_ends_while_the_pool_is_still_growing",),
+    ),
+    Mutant(
+        "postgres: a pool its guard closed is handed out again",
+        "src/deepmemory/stores/postgres.py",
+        " is None or opened.closed)):",
+        " is None)):",
+        (
+            "tests/stores/test_coalescing.py::test_a_store_works_again_after_every_other_task_of_its_loop_was_cancelled",
+        ),
+    ),
+    Mutant(
+        "postgres: aclose() leaves the pool's guard pending (a closed store stays alive)",
+        "src/deepmemory/stores/postgres.py",
+        "            guard.cancel()\n            await asyncio.wait([guard])",
+        "            await _opened(task).close()",
+        ("tests/stores/test_coalescing.py::test_aclose_leaves_no_task_of_the_store_on_its_loop",),
+    ),
+    Mutant(
+        "postgres: close() from another thread leaves a running loop's pool open",
+        "src/deepmemory/stores/postgres.py",
+        "loop.call_soon_threadsafe(guard.cancel)",
+        "pass",
+        (
+            "tests/stores/test_coalescing.py::test_close_from_another_thread_closes_the_pool_of_a_running_loop",
+        ),
+    ),
+    Mutant(
         "cli: text starting with '-' is parsed as options (click's default)",
         "src/deepmemory/cli/_typed.py",
         "        return super().parse_args(ctx, typed)",

@@ -666,6 +666,18 @@ async def burst():
 for _ in range(3):
     asyncio.run(burst())  # ends while the pool still grows (new connections are slow)
 store.close()
+
+late = PostgresStore(sys.argv[1], schema=sys.argv[2])
+late.put(("shutdown",), "k", {"v": 1})  # tables checked: the async pool is all that is left
+
+async def give_up():
+    try:
+        await asyncio.wait_for(late.aget(("shutdown",), "k"), 0.1)
+    except TimeoutError:
+        pass
+
+asyncio.run(give_up())  # ends while the async pool still makes its first connection
+late.close()
 print("ended")
 """
 
@@ -675,8 +687,9 @@ def test_asyncio_run_ends_while_the_pool_is_still_growing(pg_url, pg_schema) -> 
     """A burst of calls makes the async pool grow; when it is answered before the new
     connections arrive, ``asyncio.run`` cancels the pool's workers mid-connect. They
     swallow that cancellation (psycopg_pool), so ``asyncio.run`` never returned; the
-    store closes the pool as the loop ends instead. (New connections go through a proxy
-    that holds each one for a while, so the growth is still in flight at the end.)"""
+    store closes the pool as the loop ends instead. The same when the loop ends while
+    the pool is still opening (a caller gave up waiting). (New connections go through a
+    proxy that holds each one for a while, so they are still in flight at the end.)"""
     import subprocess
     import sys
     from urllib.parse import urlsplit
@@ -697,3 +710,64 @@ def test_asyncio_run_ends_while_the_pool_is_still_growing(pg_url, pg_schema) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ended"
     assert done.stderr == ""  # no "error connecting" for the connects the ending cut short
+
+
+@pytest.mark.postgres
+def test_a_store_works_again_after_every_other_task_of_its_loop_was_cancelled(
+    pg_url, pg_schema
+) -> None:
+    """A common shutdown step cancels every task but the current one, the pool's guard
+    included (which then closes the pool): the next call opens a new pool, for the
+    store and for its checkpointer alike."""
+    store = PostgresStore(pg_url, schema=pg_schema)
+    store.put(NS, "k", {"v": 1})
+    saver = store.checkpointer()
+    config = {"configurable": {"thread_id": "t-cancelled", "checkpoint_ns": ""}}
+
+    async def run() -> tuple[object, object]:
+        assert (await store.aget(NS, "k")).value == {"v": 1}
+        await saver.aget_tuple(config)
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        return (await store.aget(NS, "k")).value, await saver.aget_tuple(config)
+
+    try:
+        value, checkpoint = asyncio.run(run())
+        assert value == {"v": 1} and checkpoint is None
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_aclose_leaves_no_task_of_the_store_on_its_loop(pg_url, pg_schema) -> None:
+    """A long-lived loop (a server) opening and closing stores keeps none of them: after
+    ``aclose()`` neither the pool's workers nor its guard are left pending."""
+
+    async def run() -> list[str]:
+        for _ in range(3):
+            store = PostgresStore(pg_url, schema=pg_schema)
+            await store.aput(NS, "k", {"v": 1})
+            await store.aclose()
+        await asyncio.sleep(0)
+        return [repr(t) for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(run()) == []
+
+
+@pytest.mark.postgres
+def test_close_from_another_thread_closes_the_pool_of_a_running_loop(pg_url, pg_schema) -> None:
+    store = PostgresStore(pg_url, schema=pg_schema)
+
+    async def run() -> list[str]:
+        await store.aput(NS, "k", {"v": 1})
+        await asyncio.to_thread(store.close)  # another thread, while this loop runs
+        for _ in range(100):
+            left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if not left:
+                break
+            await asyncio.sleep(0.01)
+        return [repr(t) for t in left]
+
+    assert asyncio.run(run()) == []

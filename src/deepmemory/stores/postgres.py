@@ -148,6 +148,8 @@ class PostgresStore(SQLStore):
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         # One async pool per event loop; pools of closed loops are discarded on next use.
         self._apools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool[Any]]] = {}
+        # Each open async pool's guard (``_close_when_loop_ends``), by loop.
+        self._guards: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._saver: PostgresCheckpointer | None = None
         self._coalescers: dict[asyncio.AbstractEventLoop, Coalescer] = {}
         self._written = 0  # rows written by batches since this store last analyzed
@@ -229,11 +231,13 @@ class PostgresStore(SQLStore):
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             configure=self._aconfigure, open=False, name=ASYNC_POOL_NAME, **self._pool_options()
         )
-        # wait=True: the first connection is made here, not by a background task.
-        await pool.open(wait=True, timeout=POOL_TIMEOUT)
-        guard = asyncio.get_running_loop().create_task(_close_when_loop_ends(pool))
-        _GUARDS.add(guard)
-        guard.add_done_callback(_GUARDS.discard)
+        try:
+            await pool.open(wait=True, timeout=POOL_TIMEOUT)
+        except BaseException:  # failed, or cancelled as the loop ends: stop its workers
+            await pool.close()
+            raise
+        loop = asyncio.get_running_loop()
+        self._guards[loop] = loop.create_task(_close_when_loop_ends(pool))
         return pool
 
     async def _async_pool(self) -> AsyncConnectionPool[Any]:
@@ -241,9 +245,11 @@ class PostgresStore(SQLStore):
         loop = asyncio.get_running_loop()
         for old in list(self._apools):  # A copy: other threads may run other loops.
             if old.is_closed() and (stale := self._apools.pop(old, None)) is not None:
+                self._guards.pop(old, None)
                 _discard(stale)
         task = self._apools.get(loop)
-        if task is None or (task.done() and _opened(task) is None):
+        if task is None or (task.done() and ((opened := _opened(task)) is None or opened.closed)):
+            # (Closed: its guard closed it when every task of the loop was cancelled.)
             # One opening per loop, shared by every coroutine that asks meanwhile.
             task = loop.create_task(self._open_async_pool())
             self._apools[loop] = task
@@ -376,26 +382,32 @@ class PostgresStore(SQLStore):
             pool, self._pool = self._pool, None
             tasks = list(self._apools.items())
             self._apools.clear()
+            guards, self._guards = self._guards, {}
         if pool is not None:
             pool.close()
         for loop, task in tasks:
+            guard = guards.get(loop)
             if loop.is_closed():
                 _discard(task)
-            elif (apool := _opened(task)) is not None:
+            elif guard is not None:  # cancelled, it closes the pool (and is done with)
                 if loop.is_running():
-                    loop.call_soon_threadsafe(loop.create_task, apool.close())
+                    loop.call_soon_threadsafe(guard.cancel)
                     continue
-                closing = apool.close()
+                guard.cancel()
                 try:
-                    loop.run_until_complete(closing)
+                    loop.run_until_complete(asyncio.wait([guard]))
                 except RuntimeError:  # Another loop runs in this thread: free the sockets.
-                    closing.close()
                     _discard(task)
 
     async def aclose(self) -> None:
         """Close the pools, awaiting this event loop's async pool."""
-        task = self._apools.pop(asyncio.get_running_loop(), None)
-        if task is not None and (apool := _opened(task)) is not None:
+        loop = asyncio.get_running_loop()
+        task = self._apools.pop(loop, None)
+        guard = self._guards.pop(loop, None)
+        if guard is not None:
+            guard.cancel()
+            await asyncio.wait([guard])
+        elif task is not None and (apool := _opened(task)) is not None:
             await apool.close()
         await asyncio.to_thread(self.close)
 
@@ -451,9 +463,6 @@ class _QuietShutdownConnects(logging.Filter):
 
 logging.getLogger("psycopg.pool").addFilter(_QuietShutdownConnects())
 
-# Guards of open async pools (a pending task needs a strong reference).
-_GUARDS: set[asyncio.Task[None]] = set()
-
 
 async def _close_when_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
     """Wait until the event loop shuts down, then close ``pool`` properly.
@@ -462,6 +471,7 @@ async def _close_when_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
     A worker that is making a connection when cancelled (the pool grows under load)
     swallows the cancellation and waits for its next job forever, so ``asyncio.run()``
     never returned. Cancelled with them, this closes the pool, which stops every worker.
+    ``close()`` and ``aclose()`` cancel it too.
     """
     try:
         await asyncio.get_running_loop().create_future()  # never set: only cancelled
@@ -505,9 +515,10 @@ class PostgresCheckpointer(PostgresSaver):
         for old in list(self._async):
             if old.is_closed():
                 self._async.pop(old, None)  # Its pool is discarded by the store.
+        pool = await self._store._async_pool()
         saver = self._async.get(loop)
-        if saver is None:
-            saver = AsyncPostgresSaver(await self._store._async_pool(), serde=self.serde)
+        if saver is None or saver.conn is not pool:  # (a closed pool is replaced)
+            saver = AsyncPostgresSaver(pool, serde=self.serde)
             self._async[loop] = saver
         return saver
 
