@@ -614,6 +614,22 @@ MUTANTS: list[Mutant] = [
         ("tests/cli/test_first_hour.py",),
     ),
     Mutant(
+        "cli: a one-letter option with its value attached (-g*.md) is taken as text",
+        "src/deepmemory/cli/_typed.py",
+        "            or _attached_value(token, takes_value)\n",
+        "",
+        (
+            "tests/cli/test_first_hour.py::test_options_are_options_wherever_they_stand_and_text_keeps_its_order",
+        ),
+    ),
+    Mutant(
+        "cli: a shown PostgreSQL URL keeps a password that holds '#', '?' or '/'",
+        "src/deepmemory/cli/_store.py",
+        '    for stop in ("/", "?"):',
+        '    for stop in ("/",):',
+        ("tests/cli/test_db_url.py",),
+    ),
+    Mutant(
         "cli: a PostgreSQL URL's schema= is ignored (tables land in public)",
         "src/deepmemory/cli/_store.py",
         '    return url, names[0] if names else "public"',

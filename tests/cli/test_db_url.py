@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -36,6 +37,15 @@ def with_query(url: str, query: str) -> str:
     ("db", "target"),
     [
         ("postgresql://u@h/db", ("postgresql://u@h/db", "public")),
+        ("postgresql:///test", ("postgresql:///test", "public")),  # a local socket
+        (
+            "postgresql:///test?host=127.0.0.1&schema=s&user=postgres",
+            ("postgresql:///test?host=127.0.0.1&user=postgres", "s"),
+        ),
+        ("postgresql://u:p#q@h/db?schema=s", ("postgresql://u:p#q@h/db", "s")),
+        ("postgresql://u:p?q@h/db?schema=s", ("postgresql://u:p?q@h/db", "s")),
+        ("postgresql://h/db?user=a@b&schema=s", ("postgresql://h/db?user=a@b", "s")),
+        ("postgresql://u@[::1]:5432/db?schema=s", ("postgresql://u@[::1]:5432/db", "s")),
         ("postgresql://u@h/db?schema=app", ("postgresql://u@h/db", "app")),
         (
             "postgres://u@h:5433/db?sslmode=require&schema=My%20App&connect_timeout=5",
@@ -65,9 +75,32 @@ def test_an_empty_or_repeated_schema_is_one_line_and_touches_no_server(home, db,
     assert "schema" in line and why in line
 
 
-def test_a_shown_url_keeps_its_schema_and_hides_its_password():
-    shown = shown_db("postgresql://u:secret@h/db?schema=app")
-    assert "secret" not in shown and shown.endswith("/db?schema=app")
+@pytest.mark.parametrize(
+    "db",
+    [
+        "postgresql://u:secret@h/db?schema=app",
+        "postgresql://u:se#cret@h/db?schema=app",
+        "postgresql://u:se?cret@h/db?schema=app",
+        "postgresql://u:se/cret@h/db?schema=app",
+        "postgresql://h/db?user=u&password=secret&schema=app",
+    ],
+)
+def test_a_shown_url_keeps_its_schema_and_hides_its_password(db):
+    shown = shown_db(db)
+    assert "secret" not in shown and "cret" not in shown, shown
+    assert shown.startswith("postgresql://") and shown.endswith("schema=app")
+
+
+def test_a_local_socket_url_without_a_host_reaches_the_server(home):
+    """``postgresql:///db`` (no host: libpq's local default) keeps its three slashes."""
+    server = urlsplit(postgres_url())
+    query = f"host={server.hostname}&port={server.port or 5432}"
+    if server.username:
+        query += f"&user={server.username}"
+    db = f"postgresql://{server.path}?{query}"
+    result = invoke("memory", "ls", "--db", db, "--user", f"socket-{uuid.uuid4().hex[:8]}")
+    assert result.exit_code == 0, result.stderr
+    assert "is empty" in result.stdout
 
 
 def test_memory_commands_read_and_write_only_the_schema_in_the_url(home, schema):

@@ -85,7 +85,7 @@ DASHED = [
     "-",
     "- show the schema",  # holds an 'h': was read as -h, printed the help, wrote nothing
     "- use metric units",  # holds a 'u': the rest was taken as the --user option
-    "-uh",
+    "-x h",
     "-1",
     "--db",  # an option's name is text after --
 ]
@@ -104,7 +104,7 @@ def test_content_that_starts_with_a_dash_is_written_as_typed(home, content):
 def test_options_are_options_wherever_they_stand_and_text_keeps_its_order(home, monkeypatch):
     monkeypatch.chdir(home)
     db, user = home / "m.db", "alice"
-    wrote = invoke("memory", "write", "-u", user, "p.txt", "- hold the line", f"--db={db}")
+    wrote = invoke("memory", "write", f"-u{user}", "p.txt", "- hold the line", f"--db={db}")
     assert wrote.exit_code == 0, wrote.stderr
     edited = invoke("memory", "edit", "p.txt", "- hold", "- hush, hold", "--user", user, "--db", db)
     assert edited.exit_code == 0, edited.stderr
@@ -114,6 +114,9 @@ def test_options_are_options_wherever_they_stand_and_text_keeps_its_order(home, 
     found = invoke("memory", "grep", "- hush", "-lc", "--db", db, "-u", user)
     assert found.exit_code == 0, found.stderr
     assert "/memories/p.txt" in found.stdout
+    invoke("memory", "write", "q.md", "- hush", "--db", db, "-u", user)
+    only_md = invoke("memory", "grep", "- hush", "-g*.md", "-l", "--db", db, "-u", user)
+    assert only_md.stdout.split() == ["/memories/q.md"], only_md.stdout + only_md.stderr
     before = everything_under(home)
     missing_value = invoke("memory", "write", "p.txt", "x", "--db")
     assert missing_value.exit_code == 2

@@ -16,12 +16,13 @@ gone from both at once, deleted or not.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from deepmemory.cli._config import Settings
 from deepmemory.cli._terminal import note_if_done
@@ -46,16 +47,29 @@ def is_postgres(db: str) -> bool:
 
 
 def shown_db(db: str) -> str:
-    """``db`` fit to print: a PostgreSQL URL without its password."""
+    """``db`` fit to print: a PostgreSQL URL without its password (user info or query)."""
     if not is_postgres(db):
         return db
-    parts = urlsplit(db)
-    if parts.password is None:
-        return db
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{parts.username}:***@{host}{port}" if parts.username else f"{host}{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    scheme, rest = db.split("://", 1)
+    at = _user_info_end(rest)
+    user, colon, _ = rest[: max(at, 0)].partition(":")
+    if colon:
+        rest = f"{user}:***{rest[at:]}"
+    return f"{scheme}://" + re.sub(r"([?&]password=)[^&]*", r"\1***", rest)
+
+
+def _user_info_end(rest: str) -> int:
+    """Where ``user:password`` ends (its ``@``) in a URL after ``scheme://``; -1: none.
+
+    Looked for before the path, else before the query: a password may hold a ``?``,
+    ``#`` or ``/`` (libpq takes them), a query value an ``@``.
+    """
+    for stop in ("/", "?"):
+        end = rest.find(stop)
+        at = rest.rfind("@", 0, end if end >= 0 else len(rest))
+        if at >= 0:
+            return at
+    return -1
 
 
 def check_db(db: str) -> None:
@@ -73,13 +87,15 @@ def check_db(db: str) -> None:
 def postgres_target(db: str) -> tuple[str, str]:
     """The URL to connect to and the schema to work in, from a ``--db`` PostgreSQL URL.
 
-    ``schema=NAME`` (percent-encoded like any URL parameter) is taken out; every other
-    parameter (``sslmode``, ``connect_timeout``, ...) stays for the server, as written.
+    ``schema=NAME`` (percent-encoded like any URL parameter) is taken out; the rest of
+    the URL stays exactly as written (``postgresql:///db``, ``sslmode=...``), for libpq.
     """
-    parts = urlsplit(db)
+    scheme, rest = db.split("://", 1)
+    at = _user_info_end(rest)
+    head, mark, query = rest.partition("?") if at < 0 else _after(rest, at)
     kept: list[str] = []
     names: list[str] = []
-    for field in parts.query.split("&") if parts.query else []:
+    for field in query.split("&") if query else []:
         key, _, value = field.partition("=")
         if unquote(key) == SCHEMA_PARAMETER:
             names.append(unquote(value))
@@ -94,8 +110,17 @@ def postgres_target(db: str) -> tuple[str, str]:
             f"--db {shown_db(db)!r}: schema= needs a schema name (such as ?schema=app), "
             "or leave it out for 'public'."
         )
-    url = urlunsplit(parts._replace(query="&".join(kept)))
+    url = f"{scheme}://{head}" + (mark + "&".join(kept) if kept else "")
     return url, names[0] if names else "public"
+
+
+def _after(rest: str, at: int) -> tuple[str, str, str]:
+    """``rest`` split at its query's ``?``, looked for after the user info only.
+
+    (A password may hold a ``?``.)
+    """
+    head, mark, query = rest[at:].partition("?")
+    return rest[:at] + head, mark, query
 
 
 @contextmanager

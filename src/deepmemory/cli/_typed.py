@@ -5,8 +5,10 @@ Click reads any argument starting with '-' as a bundle of short options, so a bu
 holding an ``h`` printed the help instead of writing ("- show the schema"), one holding
 a ``u`` took the rest as ``--user``, others failed with "No such option". A command
 built with ``AsTyped`` treats as options only the tokens that are exactly one of its
-option names (or ``--name=value``, or a bundle of its one-letter flags such as ``-lc``),
-with the value after an option that takes one; every other token is text, in order. ``--`` still ends the options, so ``-- --help``
+option names (or ``--name=value``, a one-letter option with its value attached such as
+``-g*.md`` or ``-n5``, or a bundle of its one-letter flags such as ``-lc``), with the
+value after an option that takes one; every other token is text, in order. Text with a
+space is never an option. ``--`` still ends the options, so ``-- --help``
 writes the text ``--help``.
 """
 
@@ -51,6 +53,7 @@ def as_typed(params: list[Any], args: list[str]) -> list[str]:
             token in takes_value
             or (equals and name.startswith("--") and takes_value.get(name))
             or _flag_bundle(token, takes_value)
+            or _attached_value(token, takes_value)
         ):
             options.append(token)
             if takes_value.get(token):
@@ -71,4 +74,14 @@ def _flag_bundle(token: str, takes_value: dict[str, bool]) -> bool:
         and token[0] == "-"
         and letters.isalnum()
         and all(takes_value.get("-" + letter) is False for letter in letters)
+    )
+
+
+def _attached_value(token: str, takes_value: dict[str, bool]) -> bool:
+    """Whether ``token`` is a one-letter option with its value attached (``-n5``)."""
+    return (
+        len(token) > 2
+        and takes_value.get(token[:2]) is True
+        and not token.startswith("--")
+        and not any(c.isspace() for c in token)
     )
