@@ -136,7 +136,11 @@ MUTANTS: list[Mutant] = [
         "src/deepmemory/stores/postgres.py",
         "            if old.is_closed() and (stale := self._apools.pop(old, None)) is not None:",
         "            if False and (stale := self._apools.pop(old, None)) is not None:",
-        ("tests/stores/test_coalescing.py::test_event_loops_that_end_leave_no_pools_behind",),
+        (
+            "tests/stores/test_coalescing.py::test_event_loops_that_end_leave_no_pools_behind",
+            "tests/stores/test_coalescing.py::"
+            "test_event_loops_closed_by_hand_leave_no_connections_behind",
+        ),
     ),
     Mutant(
         "coalescing: identical reads share one result's lines",
@@ -577,7 +581,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "postgres: a pool whose opening is cancelled keeps its workers (asyncio.run hangs)",
         "src/deepmemory/stores/postgres.py",
-        "stop its workers\n            await pool.close()\n            raise",
+        "stop its workers\n            await _close_pool(pool)\n            raise",
         "stop its workers\n            raise",
         ("tests/stores/test_coalescing.py::test_asyncio_run_ends_while_the_pool_is_still_growing",),
     ),
@@ -607,6 +611,31 @@ MUTANTS: list[Mutant] = [
         ),
     ),
     Mutant(
+        "postgres: a pool whose close() its cancelled workers cut short keeps its connections",
+        "src/deepmemory/stores/postgres.py",
+        "        for conn in idle:\n            if not conn.closed:",
+        "        for conn in ():\n            if not conn.closed:",
+        (
+            "tests/stores/test_coalescing.py::test_connections_do_not_pile_up_over_runs_that_grow_the_pool",
+        ),
+    ),
+    Mutant(
+        "postgres: a pool that finished opening after close() is handed out",
+        "src/deepmemory/stores/postgres.py",
+        "        if self._closed:  # close() ran while this pool opened",
+        "        if False:  # close() ran while this pool opened",
+        (
+            "tests/stores/test_coalescing.py::test_aclose_while_the_pool_opens_hands_it_to_nobody_and_leaves_nothing",
+        ),
+    ),
+    Mutant(
+        "postgres: close() runs another thread's idle event loop",
+        "src/deepmemory/stores/postgres.py",
+        "if thread == threading.get_ident() and not loop.is_running():",
+        "if not loop.is_running():",
+        ("tests/stores/test_coalescing.py::test_close_never_runs_an_event_loop_of_another_thread",),
+    ),
+    Mutant(
         "cli: text starting with '-' is parsed as options (click's default)",
         "src/deepmemory/cli/_typed.py",
         "        return super().parse_args(ctx, typed)",
@@ -614,13 +643,11 @@ MUTANTS: list[Mutant] = [
         ("tests/cli/test_first_hour.py",),
     ),
     Mutant(
-        "cli: a one-letter option with its value attached (-g*.md) is taken as text",
+        "cli: a token like -g*.md is taken as a PATH (grep looks in a folder of that name)",
         "src/deepmemory/cli/_typed.py",
-        "            or _attached_value(token, takes_value)\n",
-        "",
-        (
-            "tests/cli/test_first_hour.py::test_options_are_options_wherever_they_stand_and_text_keeps_its_order",
-        ),
+        'if param.name in PATH_ARGUMENTS and text.startswith("-") and text != "-":',
+        "if False:",
+        ("tests/cli/test_first_hour.py::test_a_value_stuck_to_an_option_is_text_and_never_a_path",),
     ),
     Mutant(
         "cli: a shown PostgreSQL URL keeps a password that holds '#', '?' or '/'",

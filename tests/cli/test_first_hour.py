@@ -18,7 +18,16 @@ def everything_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-@pytest.mark.parametrize("url", ["mysql://foo/bar", "sqlite:///tmp/m.db", "redis://localhost"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://foo/bar",
+        "sqlite:///tmp/m.db",
+        "redis://localhost",
+        "postgresql+psycopg://u:secret@h/db",
+        "POSTGRESQL://u:secret@h/db",
+    ],
+)
 def test_a_database_url_of_another_kind_is_refused_and_creates_nothing(home, url, monkeypatch):
     monkeypatch.chdir(home)
     before = everything_under(home)
@@ -26,6 +35,7 @@ def test_a_database_url_of_another_kind_is_refused_and_creates_nothing(home, url
     assert result.exit_code == 2
     line = one_error_line(result.stderr)
     assert "not supported" in line and "postgresql://" in line and "memory.db" in line
+    assert "secret" not in line
     assert everything_under(home) == before
 
 
@@ -104,7 +114,7 @@ def test_content_that_starts_with_a_dash_is_written_as_typed(home, content):
 def test_options_are_options_wherever_they_stand_and_text_keeps_its_order(home, monkeypatch):
     monkeypatch.chdir(home)
     db, user = home / "m.db", "alice"
-    wrote = invoke("memory", "write", f"-u{user}", "p.txt", "- hold the line", f"--db={db}")
+    wrote = invoke("memory", "write", "-u", user, "p.txt", "- hold the line", f"--db={db}")
     assert wrote.exit_code == 0, wrote.stderr
     edited = invoke("memory", "edit", "p.txt", "- hold", "- hush, hold", "--user", user, "--db", db)
     assert edited.exit_code == 0, edited.stderr
@@ -115,7 +125,7 @@ def test_options_are_options_wherever_they_stand_and_text_keeps_its_order(home, 
     assert found.exit_code == 0, found.stderr
     assert "/memories/p.txt" in found.stdout
     invoke("memory", "write", "q.md", "- hush", "--db", db, "-u", user)
-    only_md = invoke("memory", "grep", "- hush", "-g*.md", "-l", "--db", db, "-u", user)
+    only_md = invoke("memory", "grep", "- hush", "-g", "*.md", "-l", "--db", db, "-u", user)
     assert only_md.stdout.split() == ["/memories/q.md"], only_md.stdout + only_md.stderr
     before = everything_under(home)
     missing_value = invoke("memory", "write", "p.txt", "x", "--db")
@@ -124,6 +134,23 @@ def test_options_are_options_wherever_they_stand_and_text_keeps_its_order(home, 
     assert everything_under(home) == before  # not a database named "--"
     help_asked = invoke("memory", "write", "p.txt", "-h")
     assert help_asked.exit_code == 0 and "Usage" in help_asked.stdout
+
+
+def test_a_value_stuck_to_an_option_is_text_and_never_a_path(home):
+    """``-urgent`` is text, not user "rgent"; where it would be a PATH (``grep hello
+    -g*.md``) the command says how to write it instead of looking in a folder of that
+    name."""
+    db = home / "m.db"
+    wrote = invoke("memory", "write", "todo.md", "-urgent", "--db", db, "-u", "alice")
+    assert wrote.exit_code == 0, wrote.stderr
+    assert invoke("memory", "cat", "todo.md", "--db", db, "-u", "alice").stdout == "-urgent"
+    for args in (("grep", "hello", "-g*.md"), ("write", "-ualice", "p.txt"), ("ls", "-x")):
+        result = deepmemory("memory", *args, "--db", db)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        line = one_error_line(result.stderr)
+        if args[0] != "ls":  # (ls keeps click's parsing: "No such option")
+            assert "is not a path" in line and "/memories/" in line, line
+    assert invoke("memory", "ls", "--db", db, "-u", "alice").stdout == "/memories/todo.md (7 B)\n"
 
 
 def test_a_prompt_that_starts_with_a_dash_reaches_the_model_as_typed(model_env, db):

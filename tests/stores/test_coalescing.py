@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -771,3 +773,129 @@ def test_close_from_another_thread_closes_the_pool_of_a_running_loop(pg_url, pg_
         return [repr(t) for t in left]
 
     assert asyncio.run(run()) == []
+
+
+@pytest.mark.postgres
+def test_aclose_while_the_pool_opens_hands_it_to_nobody_and_leaves_nothing(
+    pg_url, pg_schema
+) -> None:
+    from deepmemory.errors import DeepMemoryError
+    from tests.fakes.slow_proxy import SlowProxy
+
+    server = urlsplit(pg_url)
+    with SlowProxy((server.hostname or "127.0.0.1", server.port or 5432), delay=0.0) as proxy:
+        store = PostgresStore(proxy.url(pg_url), schema=pg_schema)
+        store.put(NS, "k", {"v": 1})
+        proxy.delay = 0.5  # the async pool's first connection is slow
+
+        async def run() -> tuple[list[object], list[str]]:
+            caller = asyncio.create_task(store.aget(NS, "k"))
+            await asyncio.sleep(0.1)  # the pool is opening
+            await store.aclose()
+            got = await asyncio.gather(caller, return_exceptions=True)
+            for _ in range(200):
+                left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not left:
+                    break
+                await asyncio.sleep(0.01)
+            return got, [repr(t)[:100] for t in left]
+
+        got, left = asyncio.run(run())
+    assert isinstance(got[0], DeepMemoryError), got
+    assert left == []
+
+
+@pytest.mark.postgres
+def test_connections_do_not_pile_up_over_runs_that_grow_the_pool(pg_url, pg_schema) -> None:
+    """``asyncio.run`` again and again, each run's calls growing its pool: each pool's
+    connections close with its loop (its workers' cancellation cuts ``pool.close()``
+    short before it closes them), not whenever the garbage collector gets to them."""
+    import gc
+
+    import psycopg
+
+    name = f"dm-pile-{uuid.uuid4().hex[:8]}"
+    url = pg_url + ("&" if "?" in pg_url else "?") + f"application_name={name}"
+    store = PostgresStore(url, schema=pg_schema)
+    store.put(NS, "k", {"v": 1})
+    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+
+    async def grow() -> None:  # searches run on connections of their own: the pool grows
+        await asyncio.gather(*(store.asearch(NS, filter={"v": 1}) for _ in range(30)))
+
+    counts = []
+    gc.disable()
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as watcher:
+            for _ in range(12):
+                asyncio.run(grow())
+                counts.append(watcher.execute(count, (name,)).fetchone()[0])
+    finally:
+        gc.enable()
+        store.close()
+        gc.collect()  # the finalizers of what was left, now rather than mid-report
+    assert max(counts) <= 2, counts  # the blocking pool's connections only
+
+
+@pytest.mark.postgres
+def test_close_never_runs_an_event_loop_of_another_thread(pg_url, pg_schema) -> None:
+    """Another thread's loop, idle between two of its calls: ``close()`` must not run it
+    (that thread may start it again at any moment); its pool closes when it runs next."""
+    store = PostgresStore(pg_url, schema=pg_schema)
+    store.put(NS, "k", {"v": 1})
+    used, closed = threading.Event(), threading.Event()
+    ran_in: list[int] = []
+    outcome: list[object] = []
+
+    def other() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(store.aget(NS, "k"))
+            loop.call_soon(lambda: ran_in.append(threading.get_ident()))
+            used.set()
+            closed.wait(30)
+            loop.run_until_complete(asyncio.sleep(0.05))  # its guard closes the pool
+            outcome.extend(t for t in asyncio.all_tasks(loop))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert used.wait(30)
+    store.close()
+    closed.set()
+    thread.join(30)
+    assert ran_in == [thread.ident], "close() ran the other thread's loop"
+    assert outcome == []
+
+
+@pytest.mark.postgres
+def test_event_loops_closed_by_hand_leave_no_connections_behind(pg_url, pg_schema) -> None:
+    """Loops run and closed by hand (``run_until_complete``, ``close``: no task is
+    cancelled, so no guard runs): each one's pool is found stale at the next use and its
+    connections closed, so they do not pile up until the garbage collector runs."""
+    import gc
+
+    import psycopg
+
+    name = f"dm-hand-{uuid.uuid4().hex[:8]}"
+    url = pg_url + ("&" if "?" in pg_url else "?") + f"application_name={name}"
+    store = PostgresStore(url, schema=pg_schema)
+    store.put(NS, "k", {"v": 1})
+    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+    counts = []
+    gc.disable()
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as watcher:
+            for _ in range(10):
+                loop = asyncio.new_event_loop()
+                try:
+                    assert loop.run_until_complete(store.aget(NS, "k")).value == {"v": 1}
+                finally:
+                    loop.close()
+                counts.append(watcher.execute(count, (name,)).fetchone()[0])
+    finally:
+        gc.enable()
+        store.close()
+        gc.collect()  # the finalizers of what was left, now rather than mid-report
+    assert max(counts) <= 3, counts  # the blocking pool's, and the last loop's pool

@@ -47,8 +47,8 @@ def is_postgres(db: str) -> bool:
 
 
 def shown_db(db: str) -> str:
-    """``db`` fit to print: a PostgreSQL URL without its password (user info or query)."""
-    if not is_postgres(db):
+    """``db`` fit to print: a URL without its password (user info or query)."""
+    if "://" not in db:  # a file (any URL is masked, even one we refuse)
         return db
     scheme, rest = db.split("://", 1)
     at = _user_info_end(rest)

@@ -5,11 +5,14 @@ Click reads any argument starting with '-' as a bundle of short options, so a bu
 holding an ``h`` printed the help instead of writing ("- show the schema"), one holding
 a ``u`` took the rest as ``--user``, others failed with "No such option". A command
 built with ``AsTyped`` treats as options only the tokens that are exactly one of its
-option names (or ``--name=value``, a one-letter option with its value attached such as
-``-g*.md`` or ``-n5``, or a bundle of its one-letter flags such as ``-lc``), with the
-value after an option that takes one; every other token is text, in order. Text with a
-space is never an option. ``--`` still ends the options, so ``-- --help``
-writes the text ``--help``.
+option names (or ``--name=value``, or a bundle of its one-letter flags such as ``-lc``),
+with the value after an option that takes one; every other token is text, in order.
+``--`` still ends the options, so ``-- --help`` writes the text ``--help``.
+
+A value attached to a one-letter option (``-ualice``, ``-g*.md``) is text too: taken
+as an option, ``-urgent`` would write to user "rgent". Where such a token lands on a
+PATH argument (``grep hello -g*.md``), that is refused in one line saying how to write
+it, rather than looking in a folder named ``-g*.md``.
 """
 
 from __future__ import annotations
@@ -23,11 +26,23 @@ class AsTyped(TyperCommand):
     """A command whose arguments are options only when they name one of its options."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        params = self.get_params(ctx)
         try:
-            typed = as_typed(self.get_params(ctx), args)
+            typed = as_typed(params, args)
         except MissingValue as missing:
             ctx.fail(f"Option '{missing}' requires an argument.")
+        texts = typed[typed.index("--") + 1 :]
+        arguments = [p for p in params if p.param_type_name == "argument"]
+        for param, text in zip(arguments, texts, strict=False):
+            if param.name in PATH_ARGUMENTS and text.startswith("-") and text != "-":
+                ctx.fail(
+                    f"{text!r} is not a path: give an option and its value apart "
+                    f"('{text[:2]} {text[2:]}'), a path starting with '-' as /memories/{text}."
+                )
         return super().parse_args(ctx, typed)
+
+
+PATH_ARGUMENTS = ("path", "new_path")
 
 
 class MissingValue(ValueError):
@@ -53,7 +68,6 @@ def as_typed(params: list[Any], args: list[str]) -> list[str]:
             token in takes_value
             or (equals and name.startswith("--") and takes_value.get(name))
             or _flag_bundle(token, takes_value)
-            or _attached_value(token, takes_value)
         ):
             options.append(token)
             if takes_value.get(token):
@@ -74,14 +88,4 @@ def _flag_bundle(token: str, takes_value: dict[str, bool]) -> bool:
         and token[0] == "-"
         and letters.isalnum()
         and all(takes_value.get("-" + letter) is False for letter in letters)
-    )
-
-
-def _attached_value(token: str, takes_value: dict[str, bool]) -> bool:
-    """Whether ``token`` is a one-letter option with its value attached (``-n5``)."""
-    return (
-        len(token) > 2
-        and takes_value.get(token[:2]) is True
-        and not token.startswith("--")
-        and not any(c.isspace() for c in token)
     )

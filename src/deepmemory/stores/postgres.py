@@ -148,8 +148,9 @@ class PostgresStore(SQLStore):
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         # One async pool per event loop; pools of closed loops are discarded on next use.
         self._apools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool[Any]]] = {}
-        # Each open async pool's guard (``_close_when_loop_ends``), by loop.
-        self._guards: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        # Each open async pool's guard (``_close_when_loop_ends``) and the thread that
+        # ran its loop then, by loop.
+        self._guards: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task[None], int]] = {}
         self._saver: PostgresCheckpointer | None = None
         self._coalescers: dict[asyncio.AbstractEventLoop, Coalescer] = {}
         self._written = 0  # rows written by batches since this store last analyzed
@@ -234,10 +235,14 @@ class PostgresStore(SQLStore):
         try:
             await pool.open(wait=True, timeout=POOL_TIMEOUT)
         except BaseException:  # failed, or cancelled as the loop ends: stop its workers
-            await pool.close()
+            await _close_pool(pool)
             raise
+        if self._closed:  # close() ran while this pool opened: it is not handed out
+            await _close_pool(pool)
+            self._check_open()
         loop = asyncio.get_running_loop()
-        self._guards[loop] = loop.create_task(_close_when_loop_ends(pool))
+        guard = loop.create_task(_close_when_loop_ends(pool))
+        self._guards[loop] = (guard, threading.get_ident())
         return pool
 
     async def _async_pool(self) -> AsyncConnectionPool[Any]:
@@ -386,24 +391,32 @@ class PostgresStore(SQLStore):
         if pool is not None:
             pool.close()
         for loop, task in tasks:
-            guard = guards.get(loop)
-            if loop.is_closed():
-                _discard(task)
-            elif guard is not None:  # cancelled, it closes the pool (and is done with)
-                if loop.is_running():
-                    loop.call_soon_threadsafe(guard.cancel)
-                    continue
+            guard, thread = guards.get(loop, (None, None))
+            if guard is None or loop.is_closed():
+                _discard(task)  # (a pool still opening sees the store closed)
+                continue
+            if thread == threading.get_ident() and not loop.is_running():
+                # This thread's loop, idle (sync code between run_until_complete calls):
+                # the guard closes the pool now, unless another loop runs here.
                 guard.cancel()
+                closing = asyncio.wait([guard])
                 try:
-                    loop.run_until_complete(asyncio.wait([guard]))
-                except RuntimeError:  # Another loop runs in this thread: free the sockets.
-                    _discard(task)
+                    loop.run_until_complete(closing)
+                    continue
+                except RuntimeError:
+                    closing.close()
+            # Another thread's loop (running, or between two calls: never run it here):
+            # the guard closes the pool when the loop runs again; idle connections now.
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(guard.cancel)
+            if not loop.is_running():
+                _discard(task)
 
     async def aclose(self) -> None:
         """Close the pools, awaiting this event loop's async pool."""
         loop = asyncio.get_running_loop()
         task = self._apools.pop(loop, None)
-        guard = self._guards.pop(loop, None)
+        guard, _ = self._guards.pop(loop, (None, None))
         if guard is not None:
             guard.cancel()
             await asyncio.wait([guard])
@@ -475,8 +488,24 @@ async def _close_when_loop_ends(pool: AsyncConnectionPool[Any]) -> None:
     """
     try:
         await asyncio.get_running_loop().create_future()  # never set: only cancelled
-    finally:
+    except asyncio.CancelledError:  # (not on GeneratorExit: a loop gone, nothing to run)
+        await _close_pool(pool)
+        raise
+
+
+async def _close_pool(pool: AsyncConnectionPool[Any]) -> None:
+    """``pool.close()``, and its idle connections closed even when that is cut short.
+
+    Its workers, cancelled with every task of an ending loop, end ``close()`` with their
+    ``CancelledError`` before it closes the connections it took out of the pool.
+    """
+    idle = list(getattr(pool, "_pool", ()))  # psycopg_pool's idle connections
+    try:
         await pool.close()
+    finally:
+        for conn in idle:
+            if not conn.closed:
+                conn.pgconn.finish()
 
 
 def _discard(task: asyncio.Task[AsyncConnectionPool[Any]]) -> None:
