@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -730,7 +732,7 @@ def test_a_store_works_again_after_every_other_task_of_its_loop_was_cancelled(
     async def run() -> tuple[object, object]:
         assert (await store.aget(NS, "k")).value == {"v": 1}
         await saver.aget_tuple(config)
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        others = _others()
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
@@ -754,7 +756,7 @@ def test_aclose_leaves_no_task_of_the_store_on_its_loop(pg_url, pg_schema) -> No
             await store.aput(NS, "k", {"v": 1})
             await store.aclose()
         await asyncio.sleep(0)
-        return [repr(t) for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        return [repr(t) for t in _others()]
 
     assert asyncio.run(run()) == []
 
@@ -766,12 +768,8 @@ def test_close_from_another_thread_closes_the_pool_of_a_running_loop(pg_url, pg_
     async def run() -> list[str]:
         await store.aput(NS, "k", {"v": 1})
         await asyncio.to_thread(store.close)  # another thread, while this loop runs
-        for _ in range(1000):
-            left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            if not left:
-                break
-            await asyncio.sleep(0.01)
-        return [repr(t) for t in left]
+        await _settled()
+        return [repr(t) for t in _others()]
 
     assert asyncio.run(run()) == []
 
@@ -794,12 +792,8 @@ def test_aclose_while_the_pool_opens_hands_it_to_nobody_and_leaves_nothing(
             await asyncio.sleep(0.1)  # the pool is opening
             await store.aclose()
             got = await asyncio.gather(caller, return_exceptions=True)
-            for _ in range(1000):
-                left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                if not left:
-                    break
-                await asyncio.sleep(0.01)
-            return got, [repr(t)[:100] for t in left]
+            await _settled()
+            return got, [repr(t)[:100] for t in _others()]
 
         got, left = asyncio.run(run())
     assert isinstance(got[0], DeepMemoryError), got
@@ -811,30 +805,15 @@ def test_connections_do_not_pile_up_over_runs_that_grow_the_pool(pg_url, pg_sche
     """``asyncio.run`` again and again, each run's calls growing its pool: each pool's
     connections close with its loop (its workers' cancellation cuts ``pool.close()``
     short before it closes them), not whenever the garbage collector gets to them."""
-    import gc
-
-    import psycopg
-
-    name = f"dm-pile-{uuid.uuid4().hex[:8]}"
-    url = pg_url + ("&" if "?" in pg_url else "?") + f"application_name={name}"
-    store = PostgresStore(url, schema=pg_schema)
-    store.put(NS, "k", {"v": 1})
-    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-
-    async def grow() -> None:  # searches run on connections of their own: the pool grows
-        await asyncio.gather(*(store.asearch(NS, filter={"v": 1}) for _ in range(30)))
-
     counts = []
-    gc.disable()
-    try:
-        with psycopg.connect(pg_url, autocommit=True) as watcher:
-            for _ in range(12):
-                asyncio.run(grow())
-                counts.append(_settled_count(watcher, count, name, at_most=2))
-    finally:
-        gc.enable()
-        store.close()
-        gc.collect()  # the finalizers of what was left, now rather than mid-report
+    with _counted_store(pg_url, pg_schema) as (store, connections):
+
+        async def grow() -> None:  # searches run on connections of their own: it grows
+            await asyncio.gather(*(store.asearch(NS, filter={"v": 1}) for _ in range(30)))
+
+        for _ in range(12):
+            asyncio.run(grow())
+            counts.append(connections(at_most=2))
     assert max(counts) <= 2, counts  # the blocking pool's connections only
 
 
@@ -878,47 +857,61 @@ def test_event_loops_closed_by_hand_leave_no_connections_behind(pg_url, pg_schem
     """Loops run and closed by hand (``run_until_complete``, ``close``: no task is
     cancelled, so no guard runs): each one's pool is found stale at the next use and its
     connections closed, so they do not pile up until the garbage collector runs."""
-    import gc
-
-    import psycopg
-
-    name = f"dm-hand-{uuid.uuid4().hex[:8]}"
-    url = pg_url + ("&" if "?" in pg_url else "?") + f"application_name={name}"
-    store = PostgresStore(url, schema=pg_schema)
-    store.put(NS, "k", {"v": 1})
-    count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
     counts = []
-    gc.disable()
-    try:
-        with psycopg.connect(pg_url, autocommit=True) as watcher:
-            for _ in range(10):
-                loop = asyncio.new_event_loop()
-                try:
-                    assert loop.run_until_complete(store.aget(NS, "k")).value == {"v": 1}
-                finally:
-                    loop.close()
-                counts.append(_settled_count(watcher, count, name, at_most=3))
-    finally:
-        gc.enable()
-        store.close()
-        gc.collect()  # the finalizers of what was left, now rather than mid-report
+    with _counted_store(pg_url, pg_schema) as (store, connections):
+        for _ in range(10):
+            loop = asyncio.new_event_loop()
+            try:
+                assert loop.run_until_complete(store.aget(NS, "k")).value == {"v": 1}
+            finally:
+                loop.close()
+            counts.append(connections(at_most=3))
     assert max(counts) <= 3, counts  # the blocking pool's, and the last loop's pool
 
 
 async def _settled() -> None:
     """Until no other task of this loop is left (at most 10 s)."""
     for _ in range(1000):
-        if not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+        if not _others():
             return
         await asyncio.sleep(0.01)
 
 
-def _settled_count(watcher: Any, query: str, name: str, at_most: int) -> int:
-    """The server's count of ``name``'s connections, once it is ``at_most`` or after 3 s
-    (a backend whose client just hung up mid-connect takes a moment to go)."""
-    for _ in range(300):
-        found = int(watcher.execute(query, (name,)).fetchone()[0])
-        if found <= at_most:
-            break
-        time.sleep(0.01)
-    return found
+def _others() -> list[asyncio.Task[Any]]:
+    """The tasks of this loop but the current one."""
+    return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+
+@contextlib.contextmanager
+def _counted_store(pg_url: str, schema: str) -> Iterator[tuple[PostgresStore, Callable[..., int]]]:
+    """A store holding ``NS/k``, and its connections' count on the server, with the
+    garbage collector off (so only the store's own closing closes connections)."""
+    import gc
+
+    import psycopg
+
+    name = f"dm-count-{uuid.uuid4().hex[:8]}"
+    store = PostgresStore(
+        pg_url + ("&" if "?" in pg_url else "?") + f"application_name={name}", schema=schema
+    )
+    store.put(NS, "k", {"v": 1})
+    query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+    gc.disable()
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as watcher:
+
+            def connections(at_most: int) -> int:
+                """The count once it is ``at_most``, or after 3 s (a backend whose
+                client just hung up mid-connect takes a moment to go)."""
+                for _ in range(300):
+                    found = int(watcher.execute(query, (name,)).fetchone()[0])
+                    if found <= at_most:
+                        break
+                    time.sleep(0.01)
+                return found
+
+            yield store, connections
+    finally:
+        gc.enable()
+        store.close()
+        gc.collect()  # the finalizers of what was left, now rather than mid-report

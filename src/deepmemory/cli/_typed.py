@@ -42,7 +42,7 @@ class AsTyped(TyperCommand):
         return super().parse_args(ctx, typed)
 
 
-PATH_ARGUMENTS = ("path", "new_path")
+PATH_ARGUMENTS = ("path",)  # the PATH arguments of the commands built with AsTyped
 
 
 class MissingValue(ValueError):

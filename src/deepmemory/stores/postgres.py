@@ -415,13 +415,11 @@ class PostgresStore(SQLStore):
     async def aclose(self) -> None:
         """Close the pools, awaiting this event loop's async pool."""
         loop = asyncio.get_running_loop()
-        task = self._apools.pop(loop, None)
-        guard, _ = self._guards.pop(loop, (None, None))
+        self._apools.pop(loop, None)  # (one still opening sees the store closed)
+        guard, _ = self._guards.pop(loop, (None, None))  # every opened pool has one
         if guard is not None:
             guard.cancel()
             await asyncio.wait([guard])
-        elif task is not None and (apool := _opened(task)) is not None:
-            await apool.close()
         await asyncio.to_thread(self.close)
 
 
@@ -499,13 +497,22 @@ async def _close_pool(pool: AsyncConnectionPool[Any]) -> None:
     Its workers, cancelled with every task of an ending loop, end ``close()`` with their
     ``CancelledError`` before it closes the connections it took out of the pool.
     """
-    idle = list(getattr(pool, "_pool", ()))  # psycopg_pool's idle connections
+    idle = _idle(pool)
     try:
         await pool.close()
     finally:
-        for conn in idle:
-            if not conn.closed:
-                conn.pgconn.finish()
+        _finish(idle)
+
+
+def _idle(pool: AsyncConnectionPool[Any]) -> list[psycopg.AsyncConnection[Any]]:
+    return list(getattr(pool, "_pool", ()))  # psycopg_pool's idle connections
+
+
+def _finish(conns: list[psycopg.AsyncConnection[Any]]) -> None:
+    """Close the sockets of ``conns`` without their event loop."""
+    for conn in conns:
+        if not conn.closed:
+            conn.pgconn.finish()
 
 
 def _discard(task: asyncio.Task[AsyncConnectionPool[Any]]) -> None:
@@ -515,8 +522,7 @@ def _discard(task: asyncio.Task[AsyncConnectionPool[Any]]) -> None:
     leaving them open until garbage collection.
     """
     if (apool := _opened(task)) is not None:
-        for conn in list(getattr(apool, "_pool", ())):  # psycopg_pool's idle connections
-            conn.pgconn.finish()
+        _finish(_idle(apool))
 
 
 def _run(conn: psycopg.Connection[Any], step: Step[Any]) -> Any:
@@ -544,10 +550,9 @@ class PostgresCheckpointer(PostgresSaver):
         for old in list(self._async):
             if old.is_closed():
                 self._async.pop(old, None)  # Its pool is discarded by the store.
-        pool = await self._store._async_pool()
         saver = self._async.get(loop)
-        if saver is None or saver.conn is not pool:  # (a closed pool is replaced)
-            saver = AsyncPostgresSaver(pool, serde=self.serde)
+        if saver is None or saver.conn.closed:  # (the store replaces a closed pool)
+            saver = AsyncPostgresSaver(await self._store._async_pool(), serde=self.serde)
             self._async[loop] = saver
         return saver
 
